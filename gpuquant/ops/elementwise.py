@@ -1,0 +1,46 @@
+"""Parameters of element-wise binary ops on two 8-bit tensors with their own scales.
+
+add (TFLite's method, docs/quantization.md eq. 9): with ``left_shift = 20`` and
+``s = 2 * max(s_a, s_b)``::
+
+    a' = requant_a((a - za) << left_shift)        multiplier s_a / s
+    b' = requant_b((b - zb) << left_shift)        multiplier s_b / s  (negated for subtraction)
+    y  = clamp(zy + requant_out(a' + b'))         multiplier s / (2**left_shift * s_y)
+
+mul: ``y = clamp(zy + requant((a - za) * (b - zb)))`` with multiplier ``s_a * s_b / s_y``.
+Both broadcast as NumPy does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .requant import Requant
+
+ADD_LEFT_SHIFT = 20
+
+
+@dataclass(frozen=True)
+class AddParams:
+    """TFLite-style add/sub; ``input_b`` carries a negative sign for subtraction."""
+
+    name: str
+    a_zero_point: int
+    b_zero_point: int
+    a_multiplier: int
+    a_shift: int
+    b_multiplier: int
+    b_shift: int
+    b_negate: bool
+    left_shift: int
+    requant: Requant
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """``y = requant((a - za) * (b - zb))``."""
+
+    name: str
+    a_zero_point: int
+    b_zero_point: int
+    requant: Requant

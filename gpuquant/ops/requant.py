@@ -1,0 +1,98 @@
+"""The requantization epilogue shared by every accumulating op, and fused activation bounds.
+
+``y = clamp(zero_point + multiply_by_quantized_multiplier(acc, multiplier, shift, rounding),
+qmin, qmax)`` cast to ``dtype`` (docs/quantization.md, eq. 5-8). ReLU, ReLU6 and Clip are not
+separate ops: they narrow ``[qmin, qmax]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import QuantizationError
+from ..quant.fixedpoint import ROUNDING_MODES, quantize_multiplier, round_half_away_from_zero
+from ..quant.params import QuantParams, dtype_bounds
+
+ACTIVATIONS = (None, "relu", "relu6", "clip")
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Per-channel (or single) int32 multiplier and shift, output zero point and clamp bounds."""
+
+    multiplier: np.ndarray  # int32 (C,) or (1,), in [0, 2**31)
+    shift: np.ndarray  # int32, same shape, in [-31, 30]
+    rounding: str
+    zero_point: int
+    qmin: int
+    qmax: int
+    dtype: str  # "int8" or "uint8"
+
+    def __post_init__(self) -> None:
+        if self.rounding not in ROUNDING_MODES:
+            raise QuantizationError(f"rounding must be one of {ROUNDING_MODES}: {self.rounding!r}")
+        lo, hi = dtype_bounds(self.dtype)
+        if not lo <= self.qmin <= self.qmax <= hi:
+            raise QuantizationError(
+                f"clamp bounds [{self.qmin}, {self.qmax}] invalid for {self.dtype}"
+            )
+        object.__setattr__(self, "multiplier", np.atleast_1d(self.multiplier).astype(np.int32))
+        object.__setattr__(self, "shift", np.atleast_1d(self.shift).astype(np.int32))
+
+
+def activation_bounds(
+    out: QuantParams,
+    activation: str | None = None,
+    clip_min: float | None = None,
+    clip_max: float | None = None,
+) -> tuple[int, int]:
+    """Clamp bounds ``[qmin, qmax]`` of an output with a fused activation (TFLite's rule).
+
+    relu: ``qmin = max(qmin, zp)``; relu6: also ``qmax = min(qmax, zp + round(6 / scale))``;
+    clip: ``zp + round(bound / scale)`` for each given bound; round is half away from zero.
+    """
+    if activation not in ACTIVATIONS:
+        raise QuantizationError(f"fused activation must be one of {ACTIVATIONS}: {activation!r}")
+    qmin, qmax = dtype_bounds(out.dtype)
+    zp = int(out.zero_point[0])
+    scale = float(out.scale[0])
+
+    def q(real: float) -> int:
+        return zp + int(round_half_away_from_zero(np.float32(real) / np.float32(scale)))
+
+    lo, hi = qmin, qmax
+    if activation == "relu":
+        lo = max(qmin, zp)
+    elif activation == "relu6":
+        lo, hi = max(qmin, zp), min(qmax, q(6.0))
+    elif activation == "clip":
+        if clip_min is not None:
+            lo = max(qmin, q(clip_min))
+        if clip_max is not None:
+            hi = min(qmax, q(clip_max))
+    if lo > hi:
+        raise QuantizationError(f"activation {activation} leaves an empty range [{lo}, {hi}]")
+    return lo, hi
+
+
+def make_requant(
+    real_multiplier: np.ndarray | float,
+    out: QuantParams,
+    rounding: str = "gemmlowp",
+    bounds: tuple[int, int] | None = None,
+) -> Requant:
+    """Requant for ``real_multiplier`` (one value or one per channel, each >= 0) into ``out``."""
+    reals = np.atleast_1d(np.asarray(real_multiplier, dtype=np.float64))
+    pairs = [quantize_multiplier(r) for r in reals]
+    qmin, qmax = bounds if bounds is not None else dtype_bounds(out.dtype)
+    return Requant(
+        multiplier=np.array([m for m, _ in pairs], dtype=np.int64),
+        shift=np.array([s for _, s in pairs], dtype=np.int64),
+        rounding=rounding,
+        zero_point=int(out.zero_point[0]),
+        qmin=qmin,
+        qmax=qmax,
+        dtype=out.dtype,
+    )

@@ -1,0 +1,173 @@
+"""Quantization parameters: ``r = scale * (q - zero_point)``, per tensor or per axis.
+
+Choosing parameters from a real range [rmin, rmax] (docs/quantization.md, eq. 1-3):
+
+- the range is first widened to include 0: ``rmin = min(rmin, 0)``, ``rmax = max(rmax, 0)``;
+- asymmetric: ``scale = (rmax - rmin) / (qmax - qmin)``, and the zero point is *nudged* to the
+  integer ``clamp(round_half_away_from_zero(qmin - rmin / scale), qmin, qmax)`` so that 0.0 is
+  exactly representable (TensorFlow's nudging);
+- symmetric (weights): zero point 0 (128 for uint8), ``scale = max(|rmin|, |rmax|) / qmax`` with
+  the narrow range [-127, 127] by default;
+- a degenerate range (rmin == rmax == 0, e.g. an all-zero weight channel) gets scale 1.0, so
+  every scale is finite and > 0 and the channel quantizes to the zero point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import QuantizationError
+from .fixedpoint import round_half_away_from_zero, round_half_to_even
+
+DTYPES = {
+    "int8": (np.int8, -128, 127),
+    "uint8": (np.uint8, 0, 255),
+    "int32": (np.int32, -(2**31), 2**31 - 1),
+}
+
+QUANTIZE_ROUNDING = ("half_to_even", "half_away_from_zero")
+
+
+def dtype_bounds(dtype: str, narrow_range: bool = False) -> tuple[int, int]:
+    """``(qmin, qmax)`` of a quantized dtype; ``narrow_range`` drops the lowest code (int8: -127)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"quantized dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+    _, lo, hi = DTYPES[dtype]
+    return (lo + 1 if narrow_range else lo), hi
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Scale and zero point of one tensor.
+
+    ``scale`` float32 and ``zero_point`` int32 are 1-D arrays: length 1 for per-tensor
+    parameters (``axis is None``), or one entry per index of ``axis`` for per-axis parameters.
+    """
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    dtype: str
+    axis: int | None = None
+
+    def __post_init__(self) -> None:
+        scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
+        zp = np.atleast_1d(np.asarray(self.zero_point)).astype(np.int64)
+        qmin, qmax = dtype_bounds(self.dtype)
+        if scale.ndim != 1 or zp.shape != scale.shape:
+            raise QuantizationError(
+                f"scale shape {scale.shape} and zero point shape {zp.shape} must be equal 1-D"
+            )
+        if self.axis is None and scale.size != 1:
+            raise QuantizationError(f"per-tensor parameters need one scale, got {scale.size}")
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise QuantizationError(f"every scale must be finite and > 0, got {scale}")
+        if zp.min() < qmin or zp.max() > qmax:
+            raise QuantizationError(f"zero point {zp} outside [{qmin}, {qmax}] of {self.dtype}")
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "zero_point", zp.astype(np.int32))
+
+    @property
+    def per_axis(self) -> bool:
+        return self.axis is not None
+
+    def broadcast_shape(self, ndim: int) -> tuple[int, ...]:
+        """Shape that lines ``scale``/``zero_point`` up with axis ``axis`` of an ndim tensor."""
+        if self.axis is None:
+            return (1,) * ndim
+        axis = self.axis % ndim
+        return tuple(self.scale.size if i == axis else 1 for i in range(ndim))
+
+
+def choose_qparams(
+    rmin: float | np.ndarray,
+    rmax: float | np.ndarray,
+    dtype: str = "int8",
+    symmetric: bool = False,
+    narrow_range: bool | None = None,
+    axis: int | None = None,
+) -> QuantParams:
+    """Scale and nudged zero point for the real range [rmin, rmax] (module docstring).
+
+    Arrays of ranges with ``axis`` set give per-axis parameters. ``narrow_range`` defaults to
+    True for symmetric parameters and False otherwise. Non-finite bounds or rmin > rmax raise.
+    """
+    lo = np.atleast_1d(np.asarray(rmin, dtype=np.float64))
+    hi = np.atleast_1d(np.asarray(rmax, dtype=np.float64))
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise QuantizationError(f"range bounds must be finite, got min {lo} max {hi}")
+    if np.any(lo > hi):
+        raise QuantizationError(f"range min exceeds max: min {lo} max {hi}")
+    if narrow_range is None:
+        narrow_range = symmetric
+    qmin, qmax = dtype_bounds(dtype, narrow_range)
+    lo = np.minimum(lo, 0.0)
+    hi = np.maximum(hi, 0.0)
+    degenerate = hi == lo
+    if symmetric:
+        center = 128 if dtype == "uint8" else 0
+        half = min(qmax - center, center - qmin)
+        scale = np.maximum(np.abs(lo), np.abs(hi)) / half
+        zero_point = np.full(lo.shape, center, dtype=np.int64)
+    else:
+        scale = (hi - lo) / (qmax - qmin)
+        safe = np.where(degenerate, 1.0, scale)
+        zp_real = qmin - lo / safe
+        zero_point = np.clip(round_half_away_from_zero(zp_real), qmin, qmax).astype(np.int64)
+        zero_point = np.where(degenerate, max(qmin, min(0, qmax)), zero_point)
+    scale = np.where(degenerate, 1.0, scale).astype(np.float32)
+    # Ranges so small that float32 underflows to 0 are treated as degenerate too.
+    scale = np.where(scale > 0, scale, np.float32(1.0))
+    if axis is None and scale.size != 1:
+        raise QuantizationError(f"{scale.size} ranges given for per-tensor parameters")
+    return QuantParams(scale, zero_point, dtype, axis)
+
+
+def quantize(
+    x: np.ndarray, params: QuantParams, rounding: str = "half_to_even"
+) -> np.ndarray:
+    """``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` in ``params.dtype``.
+
+    The division is in float32 (as ONNX Runtime and TFLite compute it); ``rounding`` is
+    ``"half_to_even"`` (ONNX QuantizeLinear) or ``"half_away_from_zero"`` (TFLite QUANTIZE).
+    NaN inputs raise.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if np.isnan(x).any():
+        raise QuantizationError(f"cannot quantize NaN ({int(np.isnan(x).sum())} values)")
+    shape = params.broadcast_shape(x.ndim)
+    scaled = (x / params.scale.reshape(shape)).astype(np.float64)
+    if rounding == "half_to_even":
+        rounded = round_half_to_even(scaled)
+    elif rounding == "half_away_from_zero":
+        rounded = round_half_away_from_zero(scaled)
+    else:
+        raise ValueError(f"rounding must be one of {QUANTIZE_ROUNDING}, got {rounding!r}")
+    np_dtype, qmin, qmax = DTYPES[params.dtype]
+    q = rounded + params.zero_point.reshape(shape)
+    return np.clip(q, qmin, qmax).astype(np_dtype)
+
+
+def dequantize(q: np.ndarray, params: QuantParams) -> np.ndarray:
+    """``r = float32(q - zero_point) * scale`` in float32."""
+    q = np.asarray(q)
+    shape = params.broadcast_shape(q.ndim)
+    diff = q.astype(np.int64) - params.zero_point.reshape(shape)
+    return diff.astype(np.float32) * params.scale.reshape(shape)
+
+
+def uint8_to_int8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
+    """The same real values in int8: ``q - 128`` and ``zero_point - 128`` (flip of the top bit)."""
+    if params.dtype != "uint8":
+        raise QuantizationError(f"expected uint8 parameters, got {params.dtype}")
+    out = (np.asarray(q, dtype=np.uint8) ^ np.uint8(0x80)).view(np.int8)
+    return out, QuantParams(params.scale, params.zero_point - 128, "int8", params.axis)
+
+
+def int8_to_uint8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
+    """The same real values in uint8: ``q + 128`` and ``zero_point + 128``."""
+    if params.dtype != "int8":
+        raise QuantizationError(f"expected int8 parameters, got {params.dtype}")
+    out = np.asarray(q, dtype=np.int8).view(np.uint8) ^ np.uint8(0x80)
+    return out, QuantParams(params.scale, params.zero_point + 128, "uint8", params.axis)
