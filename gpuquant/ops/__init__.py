@@ -11,11 +11,12 @@ from .elementwise import ADD_LEFT_SHIFT, AddParams, MulParams
 from .gemm import GemmParams, MatMulParams
 from .lut import LookupParams, build_table
 from .pool import MeanParams, PoolParams
+from .quantize import QuantizeParams
 from .requant import Requant, activation_bounds, make_requant
 
 __all__ = [
     "ADD_LEFT_SHIFT", "AddParams", "ConcatParams", "Conv2DParams", "GemmParams", "LookupParams",
-    "MatMulParams", "MeanParams", "MulParams", "PoolParams", "Requant", "activation_bounds",
+    "MatMulParams", "MeanParams", "MulParams", "PoolParams", "QuantizeParams", "Requant", "activation_bounds",
     "build_table", "check_accumulator", "check_bias", "conv_output_hw", "make_requant",
     "resolve_padding",
 ]
