@@ -44,17 +44,19 @@ class QuantParams:
 
     ``scale`` float32 and ``zero_point`` int32 are 1-D arrays: length 1 for per-tensor
     parameters (``axis is None``), or one entry per index of ``axis`` for per-axis parameters.
+    ``narrow_range`` drops the lowest code (int8 weights in [-127, 127]).
     """
 
     scale: np.ndarray
     zero_point: np.ndarray
     dtype: str
     axis: int | None = None
+    narrow_range: bool = False
 
     def __post_init__(self) -> None:
         scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
         zp = np.atleast_1d(np.asarray(self.zero_point)).astype(np.int64)
-        qmin, qmax = dtype_bounds(self.dtype)
+        qmin, qmax = dtype_bounds(self.dtype, self.narrow_range)
         if scale.ndim != 1 or zp.shape != scale.shape:
             raise QuantizationError(
                 f"scale shape {scale.shape} and zero point shape {zp.shape} must be equal 1-D"
@@ -104,30 +106,33 @@ def choose_qparams(
     qmin, qmax = dtype_bounds(dtype, narrow_range)
     lo = np.minimum(lo, 0.0)
     hi = np.maximum(hi, 0.0)
-    degenerate = hi == lo
     if symmetric:
         center = 128 if dtype == "uint8" else 0
         half = min(qmax - center, center - qmin)
-        scale = np.maximum(np.abs(lo), np.abs(hi)) / half
+        scale = (np.maximum(np.abs(lo), np.abs(hi)) / half).astype(np.float32)
         zero_point = np.full(lo.shape, center, dtype=np.int64)
     else:
-        scale = (hi - lo) / (qmax - qmin)
-        safe = np.where(degenerate, 1.0, scale)
+        scale = ((hi - lo) / (qmax - qmin)).astype(np.float32)
+        safe = np.where(scale > 0, scale, np.float32(1.0)).astype(np.float64)
         zp_real = qmin - lo / safe
         zero_point = np.clip(round_half_away_from_zero(zp_real), qmin, qmax).astype(np.int64)
+    # An empty range, or one so small that its float32 scale is 0, is degenerate: scale 1.0 and
+    # the code of real 0.
+    degenerate = ~(scale > 0)
+    scale = np.where(degenerate, np.float32(1.0), scale)
+    if not symmetric:
         zero_point = np.where(degenerate, max(qmin, min(0, qmax)), zero_point)
-    scale = np.where(degenerate, 1.0, scale).astype(np.float32)
-    # Ranges so small that float32 underflows to 0 are treated as degenerate too.
-    scale = np.where(scale > 0, scale, np.float32(1.0))
     if axis is None and scale.size != 1:
         raise QuantizationError(f"{scale.size} ranges given for per-tensor parameters")
-    return QuantParams(scale, zero_point, dtype, axis)
+    return QuantParams(scale, zero_point, dtype, axis, narrow_range)
 
 
 def quantize(
     x: np.ndarray, params: QuantParams, rounding: str = "half_to_even"
 ) -> np.ndarray:
     """``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` in ``params.dtype``.
+
+    ``[qmin, qmax]`` is the dtype's range, less its lowest code when ``params.narrow_range``.
 
     The division is in float32 (as ONNX Runtime and TFLite compute it); ``rounding`` is
     ``"half_to_even"`` (ONNX QuantizeLinear) or ``"half_away_from_zero"`` (TFLite QUANTIZE).
@@ -144,7 +149,8 @@ def quantize(
         rounded = round_half_away_from_zero(scaled)
     else:
         raise ValueError(f"rounding must be one of {QUANTIZE_ROUNDING}, got {rounding!r}")
-    np_dtype, qmin, qmax = DTYPES[params.dtype]
+    np_dtype = DTYPES[params.dtype][0]
+    qmin, qmax = dtype_bounds(params.dtype, params.narrow_range)
     q = rounded + params.zero_point.reshape(shape)
     return np.clip(q, qmin, qmax).astype(np_dtype)
 
@@ -162,7 +168,9 @@ def uint8_to_int8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, Quant
     if params.dtype != "uint8":
         raise QuantizationError(f"expected uint8 parameters, got {params.dtype}")
     out = (np.asarray(q, dtype=np.uint8) ^ np.uint8(0x80)).view(np.int8)
-    return out, QuantParams(params.scale, params.zero_point - 128, "int8", params.axis)
+    return out, QuantParams(
+        params.scale, params.zero_point - 128, "int8", params.axis, params.narrow_range
+    )
 
 
 def int8_to_uint8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
@@ -170,4 +178,6 @@ def int8_to_uint8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, Quant
     if params.dtype != "int8":
         raise QuantizationError(f"expected int8 parameters, got {params.dtype}")
     out = np.asarray(q, dtype=np.int8).view(np.uint8) ^ np.uint8(0x80)
-    return out, QuantParams(params.scale, params.zero_point + 128, "uint8", params.axis)
+    return out, QuantParams(
+        params.scale, params.zero_point + 128, "uint8", params.axis, params.narrow_range
+    )

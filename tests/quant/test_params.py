@@ -1,0 +1,92 @@
+"""Quantization parameters: nudged zero points, symmetric weights, round trips (N9)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpuquant import QuantizationError, choose_qparams, dequantize, quantize
+from gpuquant.quant.params import QuantParams, int8_to_uint8, uint8_to_int8
+
+
+def test_range_widened_to_include_zero_and_zero_exact():
+    p = choose_qparams(0.5, 2.0, "uint8")  # widened to [0, 2]
+    assert p.zero_point[0] == 0
+    assert np.isclose(p.scale[0], 2.0 / 255)
+    assert dequantize(quantize(np.float32(0.0), p), p) == 0.0
+
+
+def test_tensorflow_nudging():
+    # [-1, 2] on uint8: scale 3/255, zero point 1/scale = 85 exactly
+    p = choose_qparams(-1.0, 2.0, "uint8")
+    assert p.zero_point[0] == 85
+    # [-0.3, 0.7] on int8: zp_real = -128 + 0.3 * 255 = -51.5 -> half away from zero -> -52
+    p = choose_qparams(-0.3, 0.7, "int8")
+    assert p.zero_point[0] == -52
+
+
+def test_symmetric_narrow_range_weights():
+    p = choose_qparams(-0.5, 1.27, "int8", symmetric=True)
+    assert p.zero_point[0] == 0
+    assert np.isclose(p.scale[0], 1.27 / 127)
+    q = quantize(np.array([-10.0, 10.0], np.float32), p)
+    np.testing.assert_array_equal(q, [-127, 127])
+
+
+def test_n9_all_zero_weight_channel():
+    w = np.array([[0, 0, 0], [1, -2, 3]], dtype=np.float32)
+    p = choose_qparams(w.min(axis=1), w.max(axis=1), "int8", symmetric=True, axis=0)
+    assert np.all(np.isfinite(p.scale)) and np.all(p.scale > 0)
+    q = quantize(w, p)
+    np.testing.assert_array_equal(q[0], 0)
+    r = dequantize(q, p)
+    assert np.all(r[0] == 0.0) and np.all(np.isfinite(r))
+    np.testing.assert_array_equal(q[1], [42, -85, 127])
+
+
+def test_rounding_modes_of_quantize():
+    p = QuantParams(np.float32(1.0), 0, "int8")
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5], np.float32)
+    np.testing.assert_array_equal(quantize(x, p), [0, 2, 2, 0, -2])
+    np.testing.assert_array_equal(quantize(x, p, "half_away_from_zero"), [1, 2, 3, -1, -2])
+
+
+def test_saturation_and_bad_input():
+    p = QuantParams(np.float32(0.1), 10, "uint8")
+    np.testing.assert_array_equal(quantize(np.array([-1e9, 1e9], np.float32), p), [0, 255])
+    with pytest.raises(QuantizationError, match="NaN"):
+        quantize(np.array([np.nan], np.float32), p)
+    with pytest.raises(QuantizationError, match="finite"):
+        choose_qparams(0.0, np.inf)
+    with pytest.raises(QuantizationError, match="exceeds"):
+        choose_qparams(1.0, -1.0)
+    with pytest.raises(QuantizationError, match="zero point"):
+        QuantParams(np.float32(1.0), 200, "int8")
+    with pytest.raises(QuantizationError, match="scale"):
+        QuantParams(np.float32(0.0), 0, "int8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lo=st.floats(-1e4, 0, allow_nan=False),
+    hi=st.floats(0, 1e4, allow_nan=False),
+    dtype=st.sampled_from(["int8", "uint8"]),
+)
+def test_zero_round_trips_and_values_within_half_step(lo, hi, dtype):
+    p = choose_qparams(lo, hi, dtype)
+    assert dequantize(quantize(np.float32(0.0), p), p) == 0.0
+    x = np.linspace(lo, hi, 101, dtype=np.float32)
+    err = np.abs(dequantize(quantize(x, p), p) - x)
+    assert np.all(err <= p.scale[0] * 0.5 * (1 + 1e-5) + 1e-6 * np.abs(x))
+
+
+@given(q=st.lists(st.integers(0, 255), min_size=1, max_size=50), zp=st.integers(0, 255))
+def test_uint8_int8_conversion_keeps_real_values(q, zp):
+    q = np.array(q, np.uint8)
+    p = QuantParams(np.float32(0.25), zp, "uint8")
+    q8, p8 = uint8_to_int8(q, p)
+    assert q8.dtype == np.int8
+    np.testing.assert_array_equal(dequantize(q8, p8), dequantize(q, p))
+    back, pb = int8_to_uint8(q8, p8)
+    np.testing.assert_array_equal(back, q)
+    assert pb.zero_point[0] == zp
