@@ -6,7 +6,8 @@ Each node names a backend op (backends/base.py) and carries that op's frozen par
 
 - ``"float"``: a float-graph node (graph/ir.py ``Node``, ONNX semantics, NCHW) that has no
   integer kernel or was excluded by the user; its inputs and outputs are float32 tensors, and the
-  converter puts dequantize/quantize nodes around it;
+  converter puts dequantize/quantize nodes around it; its ``IntegerNode`` inputs/outputs are the
+  ``Node``'s own, and constant inputs (weights, Clip bounds, shapes) are in ``constants``;
 - ``"transpose"`` (params ``{"perm": [...]}``), ``"reshape"`` (``{"shape": [...]}``, -1 allowed,
   0 copies the input dimension as in ONNX) and ``"pad"`` (``{"pads": [[b, e], ...],
   "value": int}``) on integer tensors.
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..quant.params import QuantParams
 
@@ -58,6 +61,9 @@ class IntegerNode:
 class IntegerModel:
     """Nodes in execution order, the model's inputs/outputs, and every tensor's spec.
 
+    ``constants`` are tensors loaded before the first node (float inputs of ``"float"`` nodes,
+    8-bit constant operands of integer ops), by name.
+
     ``metadata`` holds plain JSON values: source file and format, converter settings,
     ``float_nodes`` (names of nodes left in float and why), op counts.
     """
@@ -68,3 +74,4 @@ class IntegerModel:
     nodes: list[IntegerNode]
     tensors: dict[str, TensorSpec]
     metadata: dict[str, Any] = field(default_factory=dict)
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
