@@ -1,0 +1,95 @@
+"""Fully connected and matmul kernels on 8-bit data, exact through float BLAS.
+
+``exact_matmul`` computes the integer product ``sum_k a[m,k] * b[k,n]`` with BLAS: a float32
+sum of integers is exact while every partial sum stays within 2**24 in magnitude, so the
+reduction dimension is cut into chunks of ``2**24 // (max|a| * max|b|)`` (int8 x int8: 1024;
+uint8 x int8: 514; uint8 x uint8: 258), each chunk is one float32 matmul, and the chunk results
+are summed in int64. Where that bound would give chunks below ``MIN_FLOAT32_CHUNK`` (inputs
+wider than 8 bits) float64 is used, exact below 2**53.
+
+The zero-point terms then follow ops/gemm.py:
+``acc[m,n] = sum_k x[m,k] w[n,k] - zw[n] * rowsum(x)[m] + folded_bias[n]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ShapeError
+from ...ops import GemmParams, MatMulParams
+from .checks import check_input
+from .requant import requantize
+
+FLOAT32_EXACT = 2**24
+FLOAT64_EXACT = 2**53
+MIN_FLOAT32_CHUNK = 256
+
+
+def _max_abs(dtype: np.dtype) -> int:
+    info = np.iinfo(dtype)
+    return max(-int(info.min), int(info.max))
+
+
+def reduction_chunk(a_dtype: np.dtype, b_dtype: np.dtype) -> tuple[type, int]:
+    """The float type and the K-chunk that keep every partial sum of products exact."""
+    bound = _max_abs(a_dtype) * _max_abs(b_dtype)
+    chunk = FLOAT32_EXACT // bound
+    if chunk >= MIN_FLOAT32_CHUNK:
+        return np.float32, chunk
+    return np.float64, FLOAT64_EXACT // bound
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer arrays (..., M, K) and (..., K, N), exact, as int64 (..., M, N).
+
+    Batch dimensions broadcast as in ``np.matmul``.
+    """
+    ftype, chunk = reduction_chunk(a.dtype, b.dtype)
+    k = a.shape[-1]
+    if b.shape[-2] != k:
+        raise ShapeError(f"matmul reduction mismatch: {a.shape} @ {b.shape}")
+    out = None
+    for k0 in range(0, max(k, 1), chunk):
+        part = np.matmul(
+            a[..., k0:k0 + chunk].astype(ftype), b[..., k0:k0 + chunk, :].astype(ftype)
+        )
+        if out is None:
+            out = part.astype(np.int64)
+        else:
+            np.add(out, part, out=out, casting="unsafe")
+    return out
+
+
+def gemm(x: np.ndarray, p: GemmParams) -> np.ndarray:
+    """``requant(x @ w.T - zw * rowsum(x) + folded_bias)`` for x (M, K); ops/gemm.py eq. 4."""
+    check_input(p.name, "input", x, p.input_dtype, 2)
+    if x.shape[1] != p.weight.shape[1]:
+        raise ShapeError(
+            f"layer {p.name!r}: input of shape {x.shape} does not match weight {p.weight.shape}"
+        )
+    acc = exact_matmul(x, p.weight.T)
+    acc += p.folded_bias
+    if np.any(p.weight_zero_point):
+        acc -= p.weight_zero_point.astype(np.int64) * x.sum(axis=1, dtype=np.int64)[:, None]
+    return requantize(acc, p.requant)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams) -> np.ndarray:
+    """``requant((a - za) @ (b - zb))`` of a (..., M, K) and b (..., K, N), batch broadcast.
+
+    Expanded: ``sum a b - zb[n] rowsum(a)[m] - za colsum(b)[n] + K za zb[n]``.
+    """
+    check_input(p.name, "a", a, p.a_dtype)
+    check_input(p.name, "b", b, p.b_dtype)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != p.k or b.shape[-2] != p.k:
+        raise ShapeError(
+            f"layer {p.name!r}: expected (..., M, {p.k}) @ (..., {p.k}, N), "
+            f"got {a.shape} @ {b.shape}"
+        )
+    za = np.int64(p.a_zero_point)
+    zb = p.b_zero_point.astype(np.int64)
+    acc = exact_matmul(a, b)
+    acc -= zb * a.sum(axis=-1, dtype=np.int64)[..., None]
+    acc -= za * b.sum(axis=-2, dtype=np.int64)[..., None, :]
+    acc += p.k * za * zb
+    return requantize(acc, p.requant)
