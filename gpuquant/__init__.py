@@ -3,6 +3,7 @@
 from .errors import (
     BackendUnavailableError,
     CalibrationError,
+    DataError,
     GpuquantError,
     ModelFormatError,
     OverflowRiskError,
@@ -22,7 +23,7 @@ from .quant import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError", "CalibrationError", "GpuquantError", "ModelFormatError",
+    "BackendUnavailableError", "CalibrationError", "DataError", "GpuquantError", "ModelFormatError",
     "OverflowRiskError", "QuantParams", "QuantizationError", "ShapeError", "UnsupportedOpError",
     "__version__", "choose_qparams", "dequantize", "multiply_by_quantized_multiplier",
     "quantize", "quantize_multiplier",

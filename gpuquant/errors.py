@@ -29,5 +29,10 @@ class BackendUnavailableError(GpuquantError, RuntimeError):
     """A backend was requested that cannot run here (the message says why)."""
 
 
+class DataError(GpuquantError, ValueError):
+    """A data file (.npz of inputs, labels or calibration samples) that is missing, unreadable,
+    lacks the named array, or holds values that cannot be used (empty, non-finite)."""
+
+
 class ShapeError(GpuquantError, ValueError):
     """An input whose shape or dtype does not match what the model or kernel expects."""
