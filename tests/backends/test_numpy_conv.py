@@ -1,0 +1,107 @@
+"""conv2d (grouped, depthwise, padded, strided, dilated) against a loop reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.errors import ShapeError
+from gpuquant.ops import Conv2DParams, Requant, make_requant
+from gpuquant.quant.fixedpoint import ROUNDING_MODES
+from gpuquant.quant.params import QuantParams
+from int_reference import codes, conv_acc, random_requant, requant
+
+nb = NumpyBackend()
+
+# (N, H, W, C_in), (C_out, KH, KW), stride, dilation, padding (t, b, l, r), groups
+GEOMETRIES = [
+    ((1, 5, 6, 3), (4, 3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1),
+    ((2, 7, 5, 4), (6, 3, 2), (2, 1), (1, 2), (0, 2, 1, 0), 1),
+    ((1, 9, 8, 6), (4, 2, 3), (2, 3), (2, 1), (1, 0, 2, 1), 2),
+    ((2, 6, 6, 3), (6, 3, 3), (1, 2), (1, 1), (1, 1, 1, 1), 3),  # depthwise, multiplier 2
+    ((1, 8, 7, 5), (5, 3, 3), (2, 2), (2, 2), (2, 1, 0, 2), 5),  # depthwise, multiplier 1
+    ((3, 4, 4, 7), (5, 1, 1), (1, 1), (1, 1), (0, 0, 0, 0), 1),  # 1x1
+]
+
+
+@pytest.mark.parametrize("rounding", ROUNDING_MODES)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=lambda g: f"{g[0]}x{g[1]}/g{g[5]}")
+@pytest.mark.parametrize(
+    "x_dtype,zx,w_dtype,zw_kind",
+    [("int8", -128, "int8", "zero"), ("uint8", 255, "int8", "zero"),
+     ("uint8", 0, "uint8", "per_channel"), ("int8", 127, "uint8", "per_channel")],
+)
+def test_conv2d_matches_reference(rounding, geometry, x_dtype, zx, w_dtype, zw_kind):
+    shape, (c_out, kh, kw), stride, dilation, padding, groups = geometry
+    rng = np.random.default_rng([len(rounding), c_out, kh, kw, groups, zx + 128])
+    x = codes(rng, shape, x_dtype)
+    w = codes(rng, (c_out, kh, kw, shape[3] // groups), w_dtype)
+    info = np.iinfo(w.dtype)
+    zw = np.zeros(c_out, np.int64) if zw_kind == "zero" else rng.integers(info.min, info.max + 1, c_out)
+    bias = rng.integers(-(2**16), 2**16, c_out)
+    r = random_requant(rng, c_out, "int8" if rng.random() < 0.5 else "uint8", rounding)
+    p = Conv2DParams("conv", w, zw, zx, x_dtype, bias, r, stride, dilation, padding, groups)
+    want = requant(conv_acc(x, w, zx, zw, bias, stride, dilation, padding, groups), r)
+    got = nb.conv2d(x, p)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES[2:4], ids=["grouped", "depthwise"])
+def test_conv2d_without_requant_returns_int32(geometry):
+    shape, (c_out, kh, kw), stride, dilation, padding, groups = geometry
+    rng = np.random.default_rng(7)
+    x, w = codes(rng, shape, "uint8"), codes(rng, (c_out, kh, kw, shape[3] // groups), "int8")
+    zw = rng.integers(-128, 128, c_out)
+    p = Conv2DParams("conv", w, zw, 17, "uint8", 0, None, stride, dilation, padding, groups)
+    got = nb.conv2d(x, p)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, conv_acc(x, w, 17, zw, 0, stride, dilation, padding, groups))
+
+
+def test_n7_padding_holds_the_input_zero_point():
+    x = np.full((1, 3, 3, 1), 10, dtype=np.uint8)  # scale 0.5, zero point 10: real 0
+    w = np.ones((1, 3, 3, 1), dtype=np.int8)  # scale 1, zero point 0
+    out = QuantParams(1.0, 0, "int8")
+    r = make_requant(0.5 * 1.0 / 1.0, out)
+    p = Conv2DParams("n7", w, 0, 10, "uint8", 0, r, padding=(1, 1, 1, 1))
+    np.testing.assert_array_equal(nb.conv2d(x, p), np.zeros((1, 3, 3, 1), np.int8))
+
+
+def test_n7_depthwise_padding_holds_the_input_zero_point():
+    x = np.full((1, 3, 3, 2), 10, dtype=np.uint8)
+    w = np.ones((4, 3, 3, 1), dtype=np.int8)
+    r = make_requant(0.5, QuantParams(1.0, 0, "int8"))
+    p = Conv2DParams("n7dw", w, 0, 10, "uint8", 0, r, padding=(1, 1, 1, 1), groups=2)
+    assert p.is_depthwise
+    np.testing.assert_array_equal(nb.conv2d(x, p), np.zeros((1, 3, 3, 4), np.int8))
+
+
+def test_conv2d_large_reduction_crosses_float32_chunks():
+    # K = 3*3*200 = 1800 > 514 (uint8 x int8 chunk) at extreme codes.
+    rng = np.random.default_rng(11)
+    x = np.full((1, 4, 4, 200), 255, dtype=np.uint8)
+    x[0, 1, 2, ::7] = 0
+    w = np.where(rng.random((3, 3, 3, 200)) < 0.5, -128, 127).astype(np.int8)
+    r = Requant(np.array([2**30]), np.array([-14]), "single", 3, -128, 127, "int8")
+    p = Conv2DParams("big", w, 0, 0, "uint8", 0, r, padding=(1, 1, 1, 1))
+    want = requant(conv_acc(x, w, 0, [0, 0, 0], 0, (1, 1), (1, 1), (1, 1, 1, 1), 1), r)
+    np.testing.assert_array_equal(nb.conv2d(x, p), want)
+
+
+def test_conv2d_rejects_channel_mismatch():
+    p = Conv2DParams("conv", np.zeros((2, 3, 3, 4), np.int8), 0, 0, "int8", 0, None)
+    with pytest.raises(ShapeError, match="'conv'.*4 channels"):
+        nb.conv2d(np.zeros((1, 5, 5, 3), np.int8), p)
+
+
+def test_conv2d_in_im2col_blocks_equals_one_block(monkeypatch):
+    from gpuquant.backends.numpy import conv
+
+    rng = np.random.default_rng(5)
+    x, w = codes(rng, (5, 6, 6, 4), "int8"), codes(rng, (3, 3, 3, 4), "int8")
+    p = Conv2DParams("conv", w, 0, -5, "int8", 0, None, padding=(1, 1, 1, 1))
+    want = conv_acc(x, w, -5, [0, 0, 0], 0, (1, 1), (1, 1), (1, 1, 1, 1), 1)
+    monkeypatch.setattr(conv, "IM2COL_BUDGET", 2 * 6 * 6 * 36)  # two images per block
+    np.testing.assert_array_equal(nb.conv2d(x, p), want)
