@@ -36,7 +36,11 @@ class Node:
 
 @dataclass
 class Graph:
-    """Topologically sorted nodes plus constant tensors (weights) by name."""
+    """Topologically sorted nodes plus constant tensors (weights) by name.
+
+    ``shapes`` maps tensor names (graph inputs, node outputs) to their static shapes as far as
+    they are known (None for a dynamic dimension, e.g. the batch); a tensor may be missing.
+    """
 
     name: str
     nodes: list[Node]
@@ -44,3 +48,4 @@ class Graph:
     outputs: list[TensorInfo]
     initializers: dict[str, np.ndarray] = field(default_factory=dict)
     opset: int = 13
+    shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
