@@ -1,0 +1,7 @@
+"""``python -m gpuquant``: the same as the ``gpuquant`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""Float vs 8-bit agreement measures, accumulated in float64 over any number of batches.
+
+For a reference ``f`` (float model) and an approximation ``q`` (int8 model, dequantized):
+
+- SQNR (dB) = ``10 * log10(sum(f^2) / sum((f - q)^2))``; +inf when ``q == f`` exactly, -inf
+  when ``f`` is all zero and ``q`` is not;
+- cosine similarity = ``sum(f * q) / sqrt(sum(f^2) * sum(q^2))`` over all elements; 1.0 when
+  both are all zero, 0.0 when only one is;
+- top-1 = index of the largest logit of each sample (the first on ties, as ``argmax``);
+  accuracy = fraction of samples whose top-1 is the label; agreement = fraction of samples
+  whose top-1 is the same for both models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ShapeError
+
+
+@dataclass
+class ErrorSums:
+    """Running sums over (reference, approximation) pairs of equal shape."""
+
+    signal: float = 0.0
+    noise: float = 0.0
+    dot: float = 0.0
+    approx_power: float = 0.0
+    count: int = 0
+
+    def add(self, reference: np.ndarray, approx: np.ndarray) -> ErrorSums:
+        """Add one pair (any shapes, equal to each other); returns self."""
+        f = np.asarray(reference, dtype=np.float64)
+        q = np.asarray(approx, dtype=np.float64)
+        if f.shape != q.shape:
+            raise ShapeError(f"cannot compare shapes {f.shape} and {q.shape}")
+        self.signal += float(np.sum(f * f))
+        self.noise += float(np.sum((f - q) ** 2))
+        self.dot += float(np.sum(f * q))
+        self.approx_power += float(np.sum(q * q))
+        self.count += f.size
+        return self
+
+    @property
+    def sqnr_db(self) -> float:
+        if self.noise == 0.0:
+            return math.inf
+        if self.signal == 0.0:
+            return -math.inf
+        return 10.0 * math.log10(self.signal / self.noise)
+
+    @property
+    def cosine(self) -> float:
+        if self.signal == 0.0 and self.approx_power == 0.0:
+            return 1.0
+        if self.signal == 0.0 or self.approx_power == 0.0:
+            return 0.0
+        return self.dot / math.sqrt(self.signal * self.approx_power)
+
+
+def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
+    """``10 * log10(sum(f^2) / sum((f - q)^2))`` in dB (module docstring for the edge cases)."""
+    return ErrorSums().add(reference, approx).sqnr_db
+
+
+def cosine_similarity(reference: np.ndarray, approx: np.ndarray) -> float:
+    """Cosine of the angle between the two arrays flattened (module docstring)."""
+    return ErrorSums().add(reference, approx).cosine
+
+
+def top1(logits: np.ndarray) -> np.ndarray:
+    """Index of the largest value per sample: argmax over all but the first axis."""
+    logits = np.asarray(logits)
+    if logits.ndim < 2 or logits.shape[0] == 0:
+        raise ShapeError(f"top-1 needs (samples, classes...) scores, got shape {logits.shape}")
+    return np.argmax(logits.reshape(logits.shape[0], -1), axis=1)
+
+
+def top1_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of samples whose top-1 class equals the label."""
+    predicted = top1(logits)
+    labels = np.asarray(labels).reshape(-1)
+    if labels.shape != predicted.shape:
+        raise ShapeError(f"{predicted.size} predictions but {labels.size} labels")
+    return float(np.mean(predicted == labels))
+
+
+def top1_agreement(reference: np.ndarray, approx: np.ndarray) -> float:
+    """Fraction of samples on which both score arrays have the same top-1 class."""
+    a, b = top1(reference), top1(approx)
+    if a.shape != b.shape:
+        raise ShapeError(f"cannot compare {a.size} with {b.size} predictions")
+    return float(np.mean(a == b))
