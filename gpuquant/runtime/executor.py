@@ -1,8 +1,8 @@
 """Run an integer model: walk its nodes in order and dispatch each to the backend.
 
 Every tensor lives in the backend's own arrays. ``"float"`` nodes (integer/model.py) run on the
-host through the float executor in float32 with ONNX semantics; their inputs are copied from the
-backend and their outputs copied back. Intermediate tensors are dropped after their last use
+host through the float executor's ``run_node`` in float32 with ONNX semantics; their inputs are
+copied from the backend and their one output copied back. Intermediate tensors are dropped after their last use
 unless ``keep`` is set.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFormatError, ShapeError
-from ..graph.ir import Graph, Node, TensorInfo
+from ..graph.executor import run_node
 from ..integer.model import IntegerModel, IntegerNode
 
 Array = Any
@@ -36,25 +36,9 @@ def resolve_reshape(in_shape: Sequence[int], shape: Sequence[int], where: str = 
     return tuple(out)
 
 
-def _run_float_node(node: Node, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from ..graph.executor import run_graph
-
-    graph = Graph(
-        name=node.name,
-        nodes=[node],
-        inputs=[TensorInfo(n, tuple(a.shape), a.dtype.name) for n, a in inputs.items()],
-        outputs=[TensorInfo(n, ()) for n in node.outputs if n],
-    )
-    return run_graph(graph, inputs)
-
-
 def _float_node(backend, node: IntegerNode, args: list[Array]) -> list[Array]:
-    fnode: Node = node.params
-    feeds = {
-        name: np.asarray(backend.to_numpy(a)) for name, a in zip(fnode.inputs, args) if name
-    }
-    results = _run_float_node(fnode, feeds)
-    return [backend.asarray(np.asarray(results[name])) for name in fnode.outputs if name]
+    host = [None if a is None else np.asarray(backend.to_numpy(a)) for a in args]
+    return [backend.asarray(run_node(node.params, host))]
 
 
 def _reshape(backend, node: IntegerNode, args: list[Array]) -> list[Array]:
@@ -84,6 +68,9 @@ DISPATCH: dict[str, Callable[[Any, IntegerNode, list[Array]], list[Array]]] = {
     "transpose": lambda b, n, a: [b.transpose(a[0], [int(p) for p in n.params["perm"]])],
     "reshape": _reshape,
     "pad": _pad,
+    "pair_lookup": lambda b, n, a: [b.pair_lookup(a[0], a[1], n.params)],
+    "avg_pool2d_float": lambda b, n, a: [b.avg_pool2d_float(a[0], n.params)],
+    "softmax": lambda b, n, a: [b.softmax(a[0], n.params)],
     "float": _float_node,
 }
 

@@ -1,0 +1,5 @@
+"""Float graph + calibrated ranges -> integer model."""
+
+from .converter import convert
+
+__all__ = ["convert"]

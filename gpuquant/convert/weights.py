@@ -1,0 +1,79 @@
+"""Weights to int8 and biases to int32 (docs/quantization.md, eq. 1-4).
+
+Weights: symmetric, narrow range [-127, 127], zero point 0, one scale per output channel (axis
+0) or one per tensor: ``s_w = max|w| / 127``, ``q = round_half_to_even(w / s_w)``.
+Biases: int32 with scale ``s_in * s_w``: ``q_b = round_half_to_even(b / (s_in * s_w))``.
+If ``|b| / (s_in * s_w)`` exceeds ``2**31 - 1`` for a channel (tiny weights under a large
+bias, numerics case N10), that channel's weight scale is raised to
+``|b| / (s_in * (2**31 - 1))`` (plus 0.1 %) and its weights requantized, with a warning, rather
+than letting the bias wrap or refusing the layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ops import check_bias
+from ..ops.accumulator import INT32_MAX
+from ..quant.params import QuantParams, choose_qparams, quantize
+
+BIAS_SCALE_MARGIN = 1.001
+
+
+@dataclass(frozen=True)
+class QuantizedLayer:
+    """int8 weights and their parameters, the int32 bias, and warnings (plain strings)."""
+
+    weight: np.ndarray
+    weight_qparams: QuantParams
+    bias: np.ndarray
+    warnings: tuple[str, ...]
+
+    def weight_scales(self, channels: int) -> np.ndarray:
+        """The weight scale of every output channel (float64), per-tensor ones repeated."""
+        return np.broadcast_to(self.weight_qparams.scale.astype(np.float64), (channels,)).copy()
+
+
+def weight_qparams(weight: np.ndarray, per_channel: bool) -> QuantParams:
+    """Symmetric int8 parameters of ``weight`` (output channels on axis 0)."""
+    if per_channel:
+        flat = weight.reshape(weight.shape[0], -1)
+        return choose_qparams(flat.min(axis=1), flat.max(axis=1), "int8", symmetric=True, axis=0)
+    return choose_qparams(float(weight.min()), float(weight.max()), "int8", symmetric=True)
+
+
+def quantize_layer(
+    layer: str,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    input_scale: float,
+    per_channel: bool,
+) -> QuantizedLayer:
+    """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring)."""
+    channels = weight.shape[0]
+    qp = weight_qparams(weight, per_channel)
+    b = np.zeros(channels) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
+    s_in = float(np.float32(input_scale))
+    scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
+    needed = np.abs(b) / (s_in * INT32_MAX)
+    low = scales < needed
+    warnings: tuple[str, ...] = ()
+    if low.any():
+        raised = np.where(low, needed * BIAS_SCALE_MARGIN, scales)
+        if not per_channel:
+            raised = np.full(1, raised.max())
+        new = QuantParams(raised.astype(np.float32), np.zeros(raised.size, np.int32), "int8",
+                          0 if per_channel else None)
+        channels_raised = np.flatnonzero(low).tolist()
+        warnings = (
+            f"layer {layer!r}: weight scale of output channel(s) {channels_raised} raised from "
+            f"{scales[low].min():.4g} to up to {float(new.scale.max()):.4g} so that the int32 "
+            f"bias (scale input scale {s_in:.4g} * weight scale) fits",
+        )
+        qp = new
+        scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
+    q = quantize(weight, qp)
+    bias_q = check_bias(layer, b, s_in * scales)
+    return QuantizedLayer(q, qp, bias_q, warnings)
