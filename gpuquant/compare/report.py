@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GpuquantError
-from .evaluate import Comparison
+from .result import Comparison
 from .layers import LayerError
 from .tables import format_bytes
 
