@@ -25,6 +25,9 @@ from ..ops import (
     PoolParams,
     QuantizeParams,
 )
+from ..ops.float_pool import FloatAvgPoolParams
+from ..ops.pair_lookup import PairLookupParams
+from ..ops.softmax import SoftmaxParams
 from ..quant.params import QuantParams
 
 Array = Any
@@ -83,3 +86,12 @@ class Backend(Protocol):
 
     def pad(self, x: Array, pads: Sequence[tuple[int, int]], value: int) -> Array:
         """Constant padding with the integer ``value`` (the zero point for real 0)."""
+
+    def pair_lookup(self, a: Array, b: Array, p: PairLookupParams) -> Array:
+        """``p.table[a - qmin_a, b - qmin_b]``, broadcasting, ops/pair_lookup.py."""
+
+    def avg_pool2d_float(self, x: Array, p: FloatAvgPoolParams) -> Array:
+        """NHWC average pool in ONNX Runtime's float32 steps, ops/float_pool.py."""
+
+    def softmax(self, x: Array, p: SoftmaxParams) -> Array:
+        """TFLite's fixed-point softmax over the last axis, ops/softmax.py."""

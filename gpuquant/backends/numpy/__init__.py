@@ -26,9 +26,10 @@ from ...ops import (
 from ...quant.params import QuantParams
 from . import conv, elementwise, gemm, lut, pool, quantize
 from . import shape as layout
+from .imported import ImportedOps
 
 
-class NumpyBackend:
+class NumpyBackend(ImportedOps):
     """Backend protocol (backends/base.py) on NumPy arrays."""
 
     name = "numpy"
