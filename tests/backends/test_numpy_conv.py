@@ -38,7 +38,10 @@ def test_conv2d_matches_reference(rounding, geometry, x_dtype, zx, w_dtype, zw_k
     x = codes(rng, shape, x_dtype)
     w = codes(rng, (c_out, kh, kw, shape[3] // groups), w_dtype)
     info = np.iinfo(w.dtype)
-    zw = np.zeros(c_out, np.int64) if zw_kind == "zero" else rng.integers(info.min, info.max + 1, c_out)
+    if zw_kind == "zero":
+        zw = np.zeros(c_out, np.int64)
+    else:
+        zw = rng.integers(info.min, info.max + 1, c_out)
     bias = rng.integers(-(2**16), 2**16, c_out)
     r = random_requant(rng, c_out, "int8" if rng.random() < 0.5 else "uint8", rounding)
     p = Conv2DParams("conv", w, zw, zx, x_dtype, bias, r, stride, dilation, padding, groups)

@@ -29,8 +29,10 @@ def add_reference(a, b, p):
     rounding = p.requant.rounding
     total = np.empty(a.shape, np.int64)
     for idx in np.ndindex(a.shape):
-        sa = scale_one((int(a[idx]) - p.a_zero_point) << p.left_shift, p.a_multiplier, p.a_shift, rounding)
-        sb = scale_one((int(b[idx]) - p.b_zero_point) << p.left_shift, p.b_multiplier, p.b_shift, rounding)
+        da = (int(a[idx]) - p.a_zero_point) << p.left_shift
+        db = (int(b[idx]) - p.b_zero_point) << p.left_shift
+        sa = scale_one(da, p.a_multiplier, p.a_shift, rounding)
+        sb = scale_one(db, p.b_multiplier, p.b_shift, rounding)
         total[idx] = sa - sb if p.b_negate else sa + sb
     return requant(total, p.requant)
 

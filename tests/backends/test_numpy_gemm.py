@@ -125,7 +125,9 @@ def test_reduction_chunks_keep_float32_sums_exact():
     assert ftype is np.float64 and chunk * 2**30 <= 2**53
 
 
-@pytest.mark.parametrize("a_dtype,b_dtype", [("int8", "int8"), ("uint8", "int8"), ("uint8", "uint8")])
+@pytest.mark.parametrize(
+    "a_dtype,b_dtype", [("int8", "int8"), ("uint8", "int8"), ("uint8", "uint8")]
+)
 def test_exact_matmul_at_extremes_across_many_chunks(a_dtype, b_dtype):
     # Sums far beyond 2**24 (float32's exact range) built from the largest products.
     k = 5000

@@ -13,7 +13,9 @@ from gpuquant.quant.params import QuantParams
 nb = NumpyBackend()
 
 
-@pytest.mark.parametrize("in_dtype,out_dtype", [("int8", "int8"), ("uint8", "int8"), ("int8", "uint8")])
+@pytest.mark.parametrize(
+    "in_dtype,out_dtype", [("int8", "int8"), ("uint8", "int8"), ("int8", "uint8")]
+)
 def test_lookup_indexes_by_code_minus_qmin(in_dtype, out_dtype):
     rng = np.random.default_rng(0)
     info = np.iinfo(in_dtype)

@@ -26,8 +26,9 @@ def _valid_windows(x, kernel, stride, padding):
     ow = (ww + left + right - kernel[1]) // stride[1] + 1
     for i in range(oh):
         for j in range(ow):
-            rows = [r for r in range(i * stride[0] - top, i * stride[0] - top + kernel[0]) if 0 <= r < hh]
-            cols = [c for c in range(j * stride[1] - left, j * stride[1] - left + kernel[1]) if 0 <= c < ww]
+            r0, c0 = i * stride[0] - top, j * stride[1] - left
+            rows = [r for r in range(r0, r0 + kernel[0]) if 0 <= r < hh]
+            cols = [c for c in range(c0, c0 + kernel[1]) if 0 <= c < ww]
             vals = x[:, rows][:, :, cols].reshape(x.shape[0], -1, x.shape[3]).astype(np.int64)
             yield i, j, oh, ow, vals
 

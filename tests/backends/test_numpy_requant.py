@@ -1,0 +1,68 @@
+"""The requantization epilogue, and the fused gemmlowp path of multiply_by_quantized_multiplier.
+
+The fused path must give exactly the composition of gemmlowp's two helpers,
+``RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(sat(acc << left), m), right)``, on the
+edge values +-2**i + {-2..2}, the int32 extremes and seeded random values, for every shift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpuquant.backends.numpy.requant import requantize
+from gpuquant.ops import Requant
+from gpuquant.quant.fixedpoint import (
+    INT32_MAX,
+    INT32_MIN,
+    ROUNDING_MODES,
+    multiply_by_quantized_multiplier,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+)
+from int_reference import requant
+
+
+def _edge_values() -> np.ndarray:
+    v = [INT32_MIN, INT32_MAX]
+    for i in range(31):
+        for d in (-2, -1, 0, 1, 2):
+            v += [2**i + d, -(2**i) + d]
+    rng = np.random.default_rng(0)
+    v += list(rng.integers(INT32_MIN, INT32_MAX, 2000, endpoint=True))
+    return np.clip(np.array(v, dtype=np.int64), INT32_MIN, INT32_MAX)
+
+
+@pytest.mark.parametrize("shift", range(-31, 31))
+def test_fused_gemmlowp_equals_the_two_helpers(shift):
+    acc = _edge_values()
+    rng = np.random.default_rng(shift + 40)
+    m = rng.integers(0, 2**31, acc.size)
+    m[:4] = [0, 1, 2**30, INT32_MAX]
+    shifted = np.clip(acc << max(shift, 0), INT32_MIN, INT32_MAX)
+    want = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m), max(-shift, 0))
+    got = multiply_by_quantized_multiplier(acc, m, shift, "gemmlowp")
+    np.testing.assert_array_equal(got, want)
+
+
+def test_fused_gemmlowp_broadcasts_like_numpy():
+    acc = np.array([[-5], [7], [1 << 20]])
+    got = multiply_by_quantized_multiplier(acc, np.array([2**30, 2**31 - 1]), np.array([-1, 2]))
+    assert got.shape == (3, 2) and got.dtype == np.int32
+    np.testing.assert_array_equal(got[:, 0], [-1, 2, 1 << 18])  # M = 0.25, ties away from zero
+    np.testing.assert_array_equal(got[:, 1], [-20, 28, 1 << 22])  # M = 4 - 2**-29
+
+
+@pytest.mark.parametrize("rounding", ROUNDING_MODES)
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+def test_requantize_clamps_adds_zero_point_and_casts(rounding, dtype):
+    rng = np.random.default_rng(len(rounding))
+    acc = rng.integers(-(2**31), 2**31, (7, 5))
+    acc[0] = [INT32_MIN, INT32_MAX, 0, -1, 1]
+    lo, hi = (-128, 127) if dtype == "int8" else (0, 255)
+    r = Requant(rng.integers(0, 2**31, 5), rng.integers(-31, 31, 5), rounding,
+                lo + 3, lo + 1, hi - 2, dtype)
+    got = requantize(acc, r)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, requant(acc, r))
+    np.testing.assert_array_equal(requantize(acc, None), acc.astype(np.int32))
