@@ -1,0 +1,122 @@
+"""CPU GEMM throughput: the NumPy backend's 8-bit fully connected kernel against its peers.
+
+For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measured in this run:
+
+- ``numpy backend``: ``NumpyBackend().gemm`` with a per-channel requantization (gemmlowp
+  rounding) to int8, and the same kernel returning int32 accumulators (``requant=None``);
+- ``naive int64``: ``x.astype(int64) @ w.T.astype(int64)``;
+- ``onnxruntime``: a one-node ``MatMulInteger`` (uint8 x int8 -> int32) model built in memory,
+  when onnxruntime imports.
+
+GOPS = 2*M*N*K / median time (several repeats after a warm-up; conversion of the inputs is part
+of each measured call). The int32 results of every method are checked equal before timing.
+Run: ``PYTHONPATH=. python benchmarks/bench_gemm_cpu.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.ops import GemmParams, Requant
+
+SIZES = (256, 1024, 2048)
+MIN_REPEATS = 5
+MIN_SECONDS = 1.0
+
+
+def median_seconds(fn: Callable[[], object]) -> float:
+    """Median wall time of ``fn`` over at least MIN_REPEATS runs and MIN_SECONDS, after a
+    warm-up run."""
+    fn()
+    times: list[float] = []
+    while len(times) < MIN_REPEATS or sum(times) < MIN_SECONDS:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if len(times) >= MIN_REPEATS and times[-1] > MIN_SECONDS:
+            break
+    return statistics.median(times)
+
+
+def onnxruntime_matmulinteger(n: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """A callable (a uint8 (n, n), b int8 (n, n)) -> int32 a @ b via onnxruntime, or None."""
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["A", "B"], ["Y"])],
+        "matmulinteger",
+        [helper.make_tensor_value_info("A", TensorProto.UINT8, [n, n]),
+         helper.make_tensor_value_info("B", TensorProto.INT8, [n, n])],
+        [helper.make_tensor_value_info("Y", TensorProto.INT32, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return lambda a, b: session.run(None, {"A": a, "B": b})[0]
+
+
+def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
+    x = rng.integers(0, 256, (n, n), dtype=np.uint8)
+    w = rng.integers(-128, 128, (n, n), dtype=np.int8)
+    zx = 131
+    requant = Requant(
+        multiplier=rng.integers(2**30, 2**31, n), shift=np.full(n, -12), rounding="gemmlowp",
+        zero_point=-3, qmin=-128, qmax=127, dtype="int8",
+    )
+    backend = NumpyBackend()
+    with_requant = GemmParams("fc", w, 0, zx, "uint8", 0, requant)
+    accumulators = GemmParams("fc", w, 0, zx, "uint8", 0, None)
+    wt = np.ascontiguousarray(w.T)
+    ort_run = onnxruntime_matmulinteger(n)
+
+    # Raw products sum x*w: the backend's accumulators are those minus zx * colsum(w).
+    reference = x.astype(np.int64) @ w.T.astype(np.int64)
+    shifted = reference - zx * w.sum(axis=1, dtype=np.int64)
+    assert np.array_equal(backend.gemm(x, accumulators), shifted), "numpy backend differs"
+    if ort_run is not None:
+        assert np.array_equal(ort_run(x, wt), reference), "onnxruntime differs"
+
+    ops = 2.0 * n**3
+    gops = {
+        "numpy backend, requant to int8": ops
+        / median_seconds(lambda: backend.gemm(x, with_requant)),
+        "numpy backend, int32 out": ops / median_seconds(lambda: backend.gemm(x, accumulators)),
+        "naive int64 matmul": ops / median_seconds(
+            lambda: x.astype(np.int64) @ w.T.astype(np.int64)
+        ),
+    }
+    if ort_run is not None:
+        gops["onnxruntime MatMulInteger"] = ops / median_seconds(lambda: ort_run(x, wt))
+    return {k: v / 1e9 for k, v in gops.items()}
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    rows = [(n, measure(n, rng)) for n in SIZES]
+    names = list(rows[0][1])
+    peer = "onnxruntime MatMulInteger"
+    print(f"{'M=N=K':>6} | " + " | ".join(f"{name:>30}" for name in names))
+    print("-" * (9 + 33 * len(names)))
+    for n, gops in rows:
+        cells = []
+        for name in names:
+            cell = f"{gops[name]:9.1f} GOPS"
+            if peer in gops and name != peer:
+                cell += f" ({gops[name] / gops[peer]:6.1%})"
+            cells.append(f"{cell:>30}")
+        print(f"{n:>6} | " + " | ".join(cells))
+    if peer in names:
+        print(f"(percentages: throughput relative to {peer} in this run)")
+    else:
+        print("onnxruntime not importable: no peer column")
+
+
+if __name__ == "__main__":
+    main()
