@@ -158,18 +158,9 @@ def _quant_settings(args: argparse.Namespace, calib) -> dict[str, Any]:
     }
 
 
-def _float_node_rows(entries: list[Any]) -> list[tuple[str, str]]:
-    """(node, why) for each entry of ``IntegerModel.metadata["float_nodes"]``."""
-    rows = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            rows.append((str(entry.get("node", entry.get("name", "?"))),
-                         str(entry.get("reason", entry.get("why", "")))))
-        elif isinstance(entry, (list, tuple)) and len(entry) == 2:
-            rows.append((str(entry[0]), str(entry[1])))
-        else:
-            rows.append((str(entry), ""))
-    return rows
+def _float_node_rows(entries: list[dict[str, str]]) -> list[tuple[str, str, str]]:
+    """(node, op type, why) for each entry of ``IntegerModel.metadata["float_nodes"]``."""
+    return [(e["name"], e["op_type"], e["reason"]) for e in entries]
 
 
 # ---- quantize ---------------------------------------------------------------------------------
@@ -199,13 +190,14 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     _say(format_table(["integer op", "count"], sorted(ops.items()), title="Layers"))
     _say()
     if float_rows:
-        _say(format_table(["node", "why"], float_rows, title="Left in float"))
+        _say(format_table(["node", "op", "why"], float_rows, title="Left in float"))
     else:
         _say("Left in float: none")
     _say()
     _say(format_table(["", "size"], [(k.removesuffix("_bytes").replace("_", " "), format_bytes(v))
                                      for k, v in sizes.items()], title="Model size"))
-    messages = [str(w.message) for w in caught]
+    messages = list(model.metadata.get("warnings", []))
+    messages += [str(w.message) for w in caught if str(w.message) not in messages]
     if messages:
         _say()
         _say("Warnings:")
@@ -301,7 +293,7 @@ def _print_comparison(c, settings: dict[str, Any], model_name: str) -> None:
         ))
         _say()
     if c.float_nodes:
-        _say(format_table(["node", "why"], _float_node_rows(c.float_nodes),
+        _say(format_table(["node", "op", "why"], _float_node_rows(c.float_nodes),
                           title="Left in float"))
         _say()
     ratio = c.sizes["float_weights_bytes"] / c.sizes["int8_file_bytes"]

@@ -1,0 +1,58 @@
+"""info, quantize, run, bench and kernels through ``main([...])`` in-process."""
+
+import json
+
+import numpy as np
+
+from gpuquant.cli import main
+
+
+def test_info_json(tmp_path, capsys):
+    assert main(["info", "--json", str(tmp_path / "i.json")]) == 0
+    doc = json.loads((tmp_path / "i.json").read_text())
+    assert doc["version"] and doc["backend"] in ("numpy", "cupy")
+    assert set(doc["packages"]) >= {"numpy", "cupy", "onnx", "onnxruntime"}
+    out = capsys.readouterr().out
+    assert "backend (auto)" in out and "onnxruntime" in out
+
+
+def test_quantize_summary_and_json(mnist_files, tmp_path, capsys):
+    out, js = tmp_path / "m.gq", tmp_path / "q.json"
+    assert main(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
+                 "--calib-limit", "100", "--exclude", "/fc_layers/fc_layers.2/Gemm",
+                 "-o", str(out), "--json", str(js)]) == 0
+    doc = json.loads(js.read_text())
+    assert out.is_file() and doc["sizes"]["int8_file_bytes"] == out.stat().st_size
+    assert doc["sizes"]["int8_file_bytes"] < doc["sizes"]["float_weights_bytes"] / 2
+    assert doc["ops"]["conv2d"] == 3
+    assert [e["name"] for e in doc["float_nodes"]] == ["/fc_layers/fc_layers.2/Gemm"]
+    assert doc["settings"]["calibration_images"] == 100
+    text = capsys.readouterr().out
+    assert "Left in float" in text and "excluded by the user" in text
+
+
+def test_run_writes_outputs(mnist_files, mnist_gq, tmp_path, capsys):
+    x = np.load(mnist_files["test"])["input"][:64]
+    np.savez(tmp_path / "x.npz", input=x)
+    y_path = tmp_path / "y.npz"
+    assert main(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"), "-o", str(y_path),
+                 "--backend", "numpy", "--batch-size", "20", "--json", str(tmp_path / "r.json")]) == 0
+    logits = np.load(y_path)["logits"]
+    assert logits.shape == (64, 10) and logits.dtype == np.float32
+    assert np.mean(logits.argmax(1) == mnist_files["labels"][:64]) > 0.9
+    assert json.loads((tmp_path / "r.json").read_text())["samples"] == 64
+
+
+def test_bench_json(tmp_path, capsys):
+    js = tmp_path / "b.json"
+    assert main(["bench", "--batch", "16", "--repeat", "1", "--calib-limit", "100",
+                 "--backend", "numpy", "--json", str(js)]) == 0
+    (row,) = json.loads(js.read_text())["throughput"]
+    assert row["backend"] == "numpy" and row["float_images_per_s"] > 0
+    assert row["int8_images_per_s"] > 0
+    assert "int8 images/s" in capsys.readouterr().out
+
+
+def test_kernels_list(capsys):
+    assert main(["kernels"]) == 0
+    assert ".cu" in capsys.readouterr().out

@@ -1,0 +1,66 @@
+"""Bad input: a clear ``gpuquant: error:`` line, exit status 2, no traceback."""
+
+import numpy as np
+import pytest
+
+from gpuquant.cli import main
+
+
+def _fails(argv, capsys, *fragments):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpuquant: error: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+    return err
+
+
+def test_missing_model_file(mnist_files, tmp_path, capsys):
+    _fails(["compare", str(tmp_path / "none.onnx"), "--data", mnist_files["test"],
+            "--calib", mnist_files["calib"]], capsys, "model file", "not found")
+
+
+def test_corrupt_onnx_model(mnist_files, tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not a protobuf model")
+    _fails(["quantize", str(bad), "--calib", mnist_files["calib"], "-o", str(tmp_path / "o.gq")],
+           capsys)
+
+
+def test_corrupt_gq_model(tmp_path, capsys):
+    bad = tmp_path / "bad.gq"
+    bad.write_bytes(b"PK\x03\x04truncated")
+    np.savez(tmp_path / "x.npz", input=np.zeros((1, 1, 28, 28), np.float32))
+    _fails(["run", str(bad), "--input", str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz")],
+           capsys)
+
+
+def test_missing_data_file(mnist_files, tmp_path, capsys):
+    _fails(["compare", mnist_files["model"], "--data", str(tmp_path / "none.npz"),
+            "--calib", mnist_files["calib"]], capsys, "data file", "not found")
+
+
+def test_npz_without_the_named_input(mnist_files, tmp_path, capsys):
+    np.savez(tmp_path / "two.npz", a=np.zeros((2, 1, 28, 28), np.float32),
+             b=np.zeros((2, 1, 28, 28), np.float32))
+    _fails(["quantize", mnist_files["model"], "--calib", str(tmp_path / "two.npz"),
+            "-o", str(tmp_path / "o.gq")], capsys, "no array named 'input'", "['a', 'b']")
+
+
+def test_wrong_input_shape(mnist_files, tmp_path, capsys):
+    np.savez(tmp_path / "flat.npz", input=np.zeros((4, 784), np.float32),
+             labels=np.zeros(4, np.int64))
+    _fails(["compare", mnist_files["model"], "--data", str(tmp_path / "flat.npz"),
+            "--calib", mnist_files["calib"], "--calib-limit", "20"], capsys, "input", "(4, 784)")
+
+
+def test_wrong_input_name_option(mnist_files, tmp_path, capsys):
+    _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
+            "--input-name", "image", "-o", str(tmp_path / "o.gq")], capsys, "'image'", "'input'")
+
+
+def test_model_without_data_is_a_usage_error(mnist_files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", mnist_files["model"]])
+    assert exc.value.code == 2
+    assert "needs --data" in capsys.readouterr().err
