@@ -109,12 +109,17 @@ def _single_input(graph) -> Any:
 
 def _load_data(path: str, graph, input_name: str | None, what: str):
     from .compare.datasets import as_model_input, load_npz
+    from .graph.executor import check_feeds
 
     info = _single_input(graph)
     if input_name is not None and input_name != info.name:
         raise ShapeError(f"--input-name {input_name!r} is not the model's input ({info.name!r})")
-    data = load_npz(_existing(path, f"{what} file"), info.name)
-    return as_model_input(data, info.dtype)
+    data = as_model_input(load_npz(_existing(path, f"{what} file"), info.name), info.dtype)
+    try:
+        check_feeds(graph, {info.name: data.inputs})
+    except ShapeError as exc:
+        raise ShapeError(f"{what} file {path!r}: {exc}") from exc
+    return data
 
 
 def _load_model_and_data(args: argparse.Namespace, need_eval: bool):
