@@ -118,10 +118,10 @@ class Builder:
     def produce(self, name: str, form: str, float_name: bool = True) -> str:
         """Declare float tensor ``name`` in ``form`` (made by the next node) and return its name."""
         tensor = name + SUFFIX[form]
-        shape = self.shapes.get(name, ())
+        shape = self.shapes.get(name, np.shape(self.graph.initializers.get(name, ())))
         layout = "NCHW" if len(shape) == 4 else None
         if form == NHWC:
-            shape, layout = nhwc_shape(shape), "NHWC"
+            shape, layout = (nhwc_shape(shape) if len(shape) == 4 else shape), "NHWC"
         elif form == FLAT_NHWC:
             layout = None
         qp = None if form == FLOAT else self.qparams(name)
