@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 Attrs = dict[str, Any]
+_COLS_BUDGET = 1 << 22
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
@@ -64,15 +65,22 @@ def conv(attrs: Attrs, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
         raise ValueError(f"kernel {w.shape[2:]} does not fit the padded input {x.shape}")
     xt = np.zeros((c, n, h + pt + pb, wd + pl + pr), dtype=np.float32)
     xt[:, :, pt: pt + h, pl: pl + wd] = x.transpose(1, 0, 2, 3)
-    cols = np.empty((c, kh, kw, n, ho, wo), dtype=np.float32)
-    for u, v, view in _window_slices(xt, (kh, kw), (sh, sw), (dh, dw), (ho, wo)):
-        cols[:, u, v] = view
-    mg = m // group
-    cols = cols.reshape(group, cg * kh * kw, n * ho * wo)
-    out = np.matmul(w.reshape(group, mg, cg * kh * kw), cols)
+    mg, k = m // group, cg * kh * kw
+    wg = w.reshape(group, mg, k)
+    out = np.empty((n, m, ho, wo), dtype=np.float32)
+    # Images go through in chunks whose columns (about 16 MB) stay in cache.
+    chunk = max(1, _COLS_BUDGET // (c * kh * kw * ho * wo))
+    cols = np.empty((c, kh, kw, min(chunk, n), ho, wo), dtype=np.float32)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        part = cols[:, :, :, : stop - start]
+        for u, v, view in _window_slices(xt[:, start:stop], (kh, kw), (sh, sw), (dh, dw), (ho, wo)):
+            part[:, u, v] = view
+        y = np.matmul(wg, part.reshape(group, k, -1))
+        out[start:stop] = y.reshape(m, stop - start, ho, wo).transpose(1, 0, 2, 3)
     if b is not None:
-        out += b.reshape(group, mg, 1)
-    return np.ascontiguousarray(out.reshape(m, n, ho, wo).transpose(1, 0, 2, 3))
+        out += b.reshape(1, m, 1, 1)
+    return out
 
 
 def pool_output_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,

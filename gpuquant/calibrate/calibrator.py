@@ -1,0 +1,127 @@
+"""Calibration: run the float graph over sample batches and observe every float activation."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from ..errors import CalibrationError, ShapeError
+from ..graph.executor import run_graph
+from ..graph.ir import Graph
+from .observers import (
+    HistogramObserver,
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+    Observer,
+    PercentileObserver,
+)
+
+METHODS = ("minmax", "moving_average", "percentile", "entropy", "mse")
+
+
+def make_observer(method: str, name: str, **kwargs) -> Observer:
+    """The observer of ``method`` (METHODS) for tensor ``name``, with observer options."""
+    if method == "minmax":
+        return MinMaxObserver(name, **kwargs)
+    if method == "moving_average":
+        return MovingAverageMinMaxObserver(name, **kwargs)
+    if method == "percentile":
+        return PercentileObserver(name, **kwargs)
+    if method in ("entropy", "mse"):
+        return HistogramObserver(name, method=method, **kwargs)
+    raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
+
+
+def _batches(graph: Graph, data: Iterable[dict[str, np.ndarray]] | np.ndarray,
+             batch_size: int) -> Iterable[dict[str, np.ndarray]]:
+    if not isinstance(data, np.ndarray):
+        return data
+    if len(graph.inputs) != 1:
+        raise CalibrationError(
+            f"an array feeds a graph with one input; this one has "
+            f"{[t.name for t in graph.inputs]}: pass dicts of arrays"
+        )
+    name = graph.inputs[0].name
+    return [{name: data[i: i + batch_size]} for i in range(0, len(data), batch_size)]
+
+
+class _StderrBar:
+    """A one-line progress bar on stderr, for when tqdm is not installed."""
+
+    def __init__(self, items: Iterable, total: int | None, desc: str) -> None:
+        self.items, self.total, self.desc = items, total, desc
+
+    def __iter__(self) -> Iterator:
+        done = 0
+        for item in self.items:
+            yield item
+            done += 1
+            if self.total:
+                filled = 30 * done // self.total
+                bar = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total}"
+            else:
+                bar = f"{done} batches"
+            sys.stderr.write(f"\r{self.desc}: {bar}")
+            sys.stderr.flush()
+        sys.stderr.write("\n")
+
+
+def _progress(items: Iterable, desc: str) -> Iterable:
+    total = len(items) if hasattr(items, "__len__") else None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _StderrBar(items, total, desc)
+    return tqdm(items, total=total, desc=desc, unit="batch")
+
+
+def calibrate(
+    graph: Graph,
+    batches: Iterable[dict[str, np.ndarray]] | np.ndarray,
+    method: str = "minmax",
+    tensors: list[str] | None = None,
+    progress: bool = True,
+    batch_size: int = 256,
+    **observer_kwargs,
+) -> dict[str, tuple[float, float]]:
+    """Range ``(rmin, rmax)`` of each float activation of ``graph`` over ``batches``.
+
+    ``batches`` yields feed dicts (input name -> array), or is one array for a one-input graph,
+    cut into ``batch_size`` slices along the first axis. Each batch runs through the float
+    executor keeping every tensor; each float tensor (graph inputs and node outputs; ``tensors``
+    restricts the set) has an observer of ``method`` ("minmax", "moving_average",
+    "percentile", "entropy", "mse"; options in ``observer_kwargs``, see observers.py).
+
+    Raises CalibrationError for no batches, a batch that does not fit the graph's inputs
+    (naming the input), an unknown tensor name, or data an observer rejects (non-finite).
+    """
+    make_observer(method, "check", **observer_kwargs)
+    known = {t.name for t in graph.inputs} | {o for n in graph.nodes for o in n.outputs}
+    for name in tensors or ():
+        if name not in known:
+            raise CalibrationError(f"tensor {name!r} is not an activation of the graph")
+    observers: dict[str, Observer] = {}
+    seen = 0
+    items = _batches(graph, batches, batch_size)
+    for index, feeds in enumerate(_progress(items, "calibrating") if progress else items):
+        if not isinstance(feeds, dict):
+            raise CalibrationError(
+                f"calibration batch {index} is a {type(feeds).__name__}, expected a dict of "
+                f"input name -> array"
+            )
+        try:
+            values = run_graph(graph, feeds, outputs=list(tensors or []), keep=tensors is None)
+        except ShapeError as exc:
+            raise CalibrationError(f"calibration batch {index} does not fit the model: {exc}") from exc
+        for name, value in values.items():
+            if not np.issubdtype(value.dtype, np.floating):
+                continue
+            if name not in observers:
+                observers[name] = make_observer(method, name, **observer_kwargs)
+            observers[name].observe(value)
+        seen += 1
+    if seen == 0:
+        raise CalibrationError("no calibration batches were given")
+    return {name: obs.compute_range() for name, obs in observers.items()}
