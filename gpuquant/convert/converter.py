@@ -82,11 +82,11 @@ def convert(
         )
     if rounding not in ROUNDING_MODES:
         raise QuantizationError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
-    excluded = set(exclude)
+    excluded = frozenset(exclude)
     unknown = excluded - {n.name for n in graph.nodes}
     if unknown:
         raise QuantizationError(f"exclude names nodes not in the graph: {sorted(unknown)}")
-    folded, fused = fuse_activations(fold_batchnorm(graph))
+    folded, fused = fuse_activations(fold_batchnorm(graph, excluded), excluded)
     b = Builder(folded, ranges, infer_shapes(folded), activation_dtype, per_channel, rounding)
     inputs = []
     for info in folded.inputs:

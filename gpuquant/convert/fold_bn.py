@@ -32,17 +32,23 @@ def _foldable(graph: Graph, producer: Node, bn: Node, users: dict[str, list[Node
     return True
 
 
-def fold_batchnorm(graph: Graph) -> Graph:
-    """A copy of ``graph`` with every foldable BatchNormalization merged into its producer."""
+def fold_batchnorm(graph: Graph, exclude: frozenset[str] = frozenset()) -> Graph:
+    """A copy of ``graph`` with every foldable BatchNormalization merged into its producer;
+    nodes named in ``exclude`` are left alone."""
     users = consumers(graph)
     producers = {out: node for node in graph.nodes for out in node.outputs}
     inits = dict(graph.initializers)
     replaced: dict[str, Node | None] = {}
     for bn in graph.nodes:
-        if bn.op_type != "BatchNormalization":
+        if bn.op_type != "BatchNormalization" or bn.name in exclude:
             continue
         producer = producers.get(bn.inputs[0])
-        if producer is None or producer.name in replaced or not _foldable(graph, producer, bn, users):
+        if (
+            producer is None
+            or producer.name in replaced
+            or producer.name in exclude
+            or not _foldable(graph, producer, bn, users)
+        ):
             continue
         g, beta, mean, var = (inits[n].astype(np.float64) for n in bn.inputs[1:5])
         f = g / np.sqrt(var + float(bn.attrs.get("epsilon", 1e-5)))

@@ -43,8 +43,12 @@ def activation_of(node: Node) -> tuple[str, float | None, float | None] | None:
     return "clip", (lo if math.isfinite(lo) else None), (hi if math.isfinite(hi) else None)
 
 
-def fuse_activations(graph: Graph) -> tuple[Graph, dict[str, Activation]]:
-    """A copy of ``graph`` with activations fused, and producer node name -> its Activation."""
+def fuse_activations(
+    graph: Graph, exclude: frozenset[str] = frozenset()
+) -> tuple[Graph, dict[str, Activation]]:
+    """A copy of ``graph`` with activations fused, and producer node name -> its Activation.
+
+    Nodes named in ``exclude`` take part in no fusion."""
     users = consumers(graph)
     producers = {out: node for node in graph.nodes for out in node.outputs}
     outputs = {o.name for o in graph.outputs}
@@ -52,13 +56,14 @@ def fuse_activations(graph: Graph) -> tuple[Graph, dict[str, Activation]]:
     fused: dict[str, Activation] = {}
     for node in graph.nodes:
         act = activation_of(node)
-        if act is None or not node.inputs:
+        if act is None or not node.inputs or node.name in exclude:
             continue
         pre = node.inputs[0]
         producer = producers.get(pre)
         if (
             producer is None
             or producer.op_type not in FUSABLE_PRODUCERS
+            or producer.name in exclude
             or producer.name in fused
             or len(users.get(pre, [])) != 1
             or pre in outputs
