@@ -5,6 +5,8 @@ For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measur
 - ``numpy backend``: ``NumpyBackend().gemm`` with a per-channel requantization (gemmlowp
   rounding) to int8, and the same kernel returning int32 accumulators (``requant=None``);
 - ``naive int64``: ``x.astype(int64) @ w.T.astype(int64)``;
+- ``float32 BLAS``: one float32 matmul of the same shape on operands converted beforehand, the
+  ceiling of the backend's method (which adds conversions, chunk sums and the epilogue);
 - ``onnxruntime``: a one-node ``MatMulInteger`` (uint8 x int8 -> int32) model built in memory,
   when onnxruntime imports.
 
@@ -92,6 +94,8 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
             lambda: x.astype(np.int64) @ w.T.astype(np.int64)
         ),
     }
+    xf, wf = x.astype(np.float32), w.T.astype(np.float32)
+    gops["float32 BLAS (ceiling)"] = ops / median_seconds(lambda: xf @ wf)
     if ort_run is not None:
         gops["onnxruntime MatMulInteger"] = ops / median_seconds(lambda: ort_run(x, wt))
     return {k: v / 1e9 for k, v in gops.items()}
@@ -99,22 +103,23 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    rows = [(n, measure(n, rng)) for n in SIZES]
-    names = list(rows[0][1])
+    results = {n: measure(n, rng) for n in SIZES}
     peer = "onnxruntime MatMulInteger"
-    print(f"{'M=N=K':>6} | " + " | ".join(f"{name:>30}" for name in names))
-    print("-" * (9 + 33 * len(names)))
-    for n, gops in rows:
+    names = list(results[SIZES[0]])
+    width = max(len(name) for name in names)
+    print(f"GOPS (2*M*N*K / median time), M = N = K; in brackets: share of {peer}")
+    print(f"{'method':<{width}} | " + " | ".join(f"{n:>19}" for n in SIZES))
+    print("-" * (width + 3 + 22 * len(SIZES)))
+    for name in names:
         cells = []
-        for name in names:
-            cell = f"{gops[name]:9.1f} GOPS"
+        for n in SIZES:
+            gops = results[n]
+            cell = f"{gops[name]:8.1f}"
             if peer in gops and name != peer:
                 cell += f" ({gops[name] / gops[peer]:6.1%})"
-            cells.append(f"{cell:>30}")
-        print(f"{n:>6} | " + " | ".join(cells))
-    if peer in names:
-        print(f"(percentages: throughput relative to {peer} in this run)")
-    else:
+            cells.append(f"{cell:>19}")
+        print(f"{name:<{width}} | " + " | ".join(cells))
+    if peer not in names:
         print("onnxruntime not importable: no peer column")
 
 

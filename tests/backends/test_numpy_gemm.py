@@ -123,6 +123,8 @@ def test_reduction_chunks_keep_float32_sums_exact():
     assert reduction_chunk(np.dtype("uint8"), np.dtype("uint8")) == (np.float32, 2**24 // 65025)
     ftype, chunk = reduction_chunk(np.dtype("int16"), np.dtype("int16"))
     assert ftype is np.float64 and chunk * 2**30 <= 2**53
+    with pytest.raises(TypeError, match="int64"):
+        reduction_chunk(np.dtype("int64"), np.dtype("int64"))
 
 
 @pytest.mark.parametrize(

@@ -66,3 +66,19 @@ def test_requantize_clamps_adds_zero_point_and_casts(rounding, dtype):
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got, requant(acc, r))
     np.testing.assert_array_equal(requantize(acc, None), acc.astype(np.int32))
+
+
+def test_requantize_in_row_blocks_on_threads_equals_one_block(monkeypatch):
+    from gpuquant.backends.numpy import requant as epilogue
+
+    rng = np.random.default_rng(9)
+    acc = rng.integers(-(2**24), 2**24, (3, 5, 7, 6))
+    r = Requant(rng.integers(2**30, 2**31, 6), rng.integers(-20, 2, 6), "gemmlowp", 4,
+                -128, 127, "int8")
+    want = requant(acc, r)
+    monkeypatch.setattr(epilogue, "PARALLEL_MIN_SIZE", 1)
+    for threads in (2, 3):
+        monkeypatch.setattr(epilogue, "THREADS", threads)
+        got = requantize(acc, r)
+        assert got.shape == acc.shape and got.dtype == np.int8
+        np.testing.assert_array_equal(got, want)

@@ -36,6 +36,8 @@ def reduction_chunk(a_dtype: np.dtype, b_dtype: np.dtype) -> tuple[type, int]:
     chunk = FLOAT32_EXACT // bound
     if chunk >= MIN_FLOAT32_CHUNK:
         return np.float32, chunk
+    if FLOAT64_EXACT // bound < 1:
+        raise TypeError(f"products of {a_dtype} and {b_dtype} are not exact in float64")
     return np.float64, FLOAT64_EXACT // bound
 
 
@@ -48,15 +50,11 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k = a.shape[-1]
     if b.shape[-2] != k:
         raise ShapeError(f"matmul reduction mismatch: {a.shape} @ {b.shape}")
-    out = None
-    for k0 in range(0, max(k, 1), chunk):
-        part = np.matmul(
-            a[..., k0:k0 + chunk].astype(ftype), b[..., k0:k0 + chunk, :].astype(ftype)
-        )
-        if out is None:
-            out = part.astype(np.int64)
-        else:
-            np.add(out, part, out=out, casting="unsafe")
+    af, bf = a.astype(ftype), b.astype(ftype)
+    out = np.matmul(af[..., :chunk], bf[..., :chunk, :]).astype(np.int64)
+    for k0 in range(chunk, k, chunk):
+        np.add(out, np.matmul(af[..., k0:k0 + chunk], bf[..., k0:k0 + chunk, :]), out=out,
+               casting="unsafe")
     return out
 
 

@@ -2,10 +2,15 @@
 
 ``y = clamp(zero_point + multiply_by_quantized_multiplier(acc, multiplier, shift, rounding),
 qmin, qmax)`` cast to ``dtype``; the per-channel multiplier and shift broadcast along the last
-axis (the output channel of NHWC and of (M, N) products).
+axis (the output channel of NHWC and of (M, N) products). Large outputs are split into row
+blocks requantized on one thread per CPU (NumPy releases the GIL inside its loops).
 """
 
 from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -13,11 +18,16 @@ from ...ops import Requant
 from ...quant.fixedpoint import multiply_by_quantized_multiplier
 from ...quant.params import DTYPES
 
+THREADS = os.cpu_count() or 1
+PARALLEL_MIN_SIZE = 1 << 17  # below this many outputs, thread hand-off costs more than it saves
 
-def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
-    """8-bit output of an int32 accumulator ``acc``; ``requant=None`` returns ``acc`` as int32."""
-    if requant is None:
-        return np.asarray(acc).astype(np.int32)
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(THREADS, thread_name_prefix="gpuquant-requant")
+
+
+def _epilogue(acc: np.ndarray, requant: Requant) -> np.ndarray:
     scaled = multiply_by_quantized_multiplier(
         acc, requant.multiplier, requant.shift, requant.rounding
     )
@@ -25,3 +35,21 @@ def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
     # Clamping before adding the zero point keeps the sum inside int32.
     clamped = np.clip(scaled, requant.qmin - zp, requant.qmax - zp) + np.int32(zp)
     return clamped.astype(DTYPES[requant.dtype][0])
+
+
+def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
+    """8-bit output of an int32 accumulator ``acc``; ``requant=None`` returns ``acc`` as int32."""
+    acc = np.asarray(acc)
+    if requant is None:
+        return acc.astype(np.int32)
+    if THREADS == 1 or acc.ndim == 0 or acc.size < PARALLEL_MIN_SIZE:
+        return _epilogue(acc, requant)
+    rows = acc.reshape(-1, acc.shape[-1])
+    out = np.empty(rows.shape, dtype=DTYPES[requant.dtype][0])
+    edges = np.linspace(0, rows.shape[0], THREADS + 1).astype(int)
+
+    def block(i: int) -> None:
+        out[edges[i]:edges[i + 1]] = _epilogue(rows[edges[i]:edges[i + 1]], requant)
+
+    list(_pool().map(block, range(THREADS)))
+    return out.reshape(acc.shape)
