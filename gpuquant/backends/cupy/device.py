@@ -1,0 +1,58 @@
+"""The CUDA side of the CuPy backend: compiled modules per device, arrays, pointers.
+
+``CudaKernels`` is what the backend launches through; tests substitute an object with the same
+attributes that runs the same sources on the CPU (tests/cuda/host_module.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .kernels import OPTIONS, name_expressions
+from .sources import cuda_source_dir, read_source
+
+
+class CudaKernels:
+    """One ``cupy.RawModule`` per ``.cu`` file and device, with its name expressions."""
+
+    def __init__(self) -> None:
+        import cupy
+
+        self.xp = cupy
+        self._modules: dict[tuple[int, str], Any] = {}
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        self.device_name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        self.cc = 10 * int(props["major"]) + int(props["minor"])
+        # Grid-stride kernels: enough blocks of 128 threads to fill every multiprocessor.
+        self.max_blocks = 16 * int(props["multiProcessorCount"])
+
+    def function(self, file: str, name: str):
+        """The kernel ``name`` of ``file`` for the current device (compiled on first use)."""
+        device = self.xp.cuda.Device().id
+        key = (device, file)
+        module = self._modules.get(key)
+        if module is None:
+            module = self.xp.RawModule(
+                code=read_source(file),
+                options=(*OPTIONS, f"-I{cuda_source_dir()}"),
+                name_expressions=name_expressions(file, self.cc),
+            )
+            self._modules[key] = module
+        return module.get_function(name)
+
+    def asarray(self, x: Any):
+        """A CuPy array for a NumPy/CuPy array, a ``__cuda_array_interface__`` or DLPack object."""
+        if isinstance(x, self.xp.ndarray) or hasattr(x, "__cuda_array_interface__"):
+            return self.xp.asarray(x)
+        if hasattr(x, "__dlpack__") and not isinstance(x, np.ndarray):
+            return self.xp.from_dlpack(x)
+        return self.xp.asarray(np.asarray(x))
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return self.xp.asnumpy(x)
+
+    @staticmethod
+    def pointer(x: Any) -> int:
+        return int(x.data.ptr)
