@@ -50,12 +50,14 @@ def activation_bounds(
 ) -> tuple[int, int]:
     """Clamp bounds ``[qmin, qmax]`` of an output with a fused activation (TFLite's rule).
 
+    Starts from ``out.bounds`` (the dtype's codes, within ``out.num_bits``).
+
     relu: ``qmin = max(qmin, zp)``; relu6: also ``qmax = min(qmax, zp + round(6 / scale))``;
     clip: ``zp + round(bound / scale)`` for each given bound; round is half away from zero.
     """
     if activation not in ACTIVATIONS:
         raise QuantizationError(f"fused activation must be one of {ACTIVATIONS}: {activation!r}")
-    qmin, qmax = dtype_bounds(out.dtype)
+    qmin, qmax = out.bounds
     zp = int(out.zero_point[0])
     scale = float(out.scale[0])
 
@@ -86,7 +88,7 @@ def make_requant(
     """Requant for ``real_multiplier`` (one value or one per channel, each >= 0) into ``out``."""
     reals = np.atleast_1d(np.asarray(real_multiplier, dtype=np.float64))
     pairs = [quantize_multiplier(r) for r in reals]
-    qmin, qmax = bounds if bounds is not None else dtype_bounds(out.dtype)
+    qmin, qmax = bounds if bounds is not None else out.bounds
     return Requant(
         multiplier=np.array([m for m, _ in pairs], dtype=np.int64),
         shift=np.array([s for _, s in pairs], dtype=np.int64),

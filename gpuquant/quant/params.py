@@ -30,11 +30,20 @@ DTYPES = {
 QUANTIZE_ROUNDING = ("half_to_even", "half_away_from_zero")
 
 
-def dtype_bounds(dtype: str, narrow_range: bool = False) -> tuple[int, int]:
-    """``(qmin, qmax)`` of a quantized dtype; ``narrow_range`` drops the lowest code (int8: -127)."""
+def dtype_bounds(dtype: str, narrow_range: bool = False, num_bits: int = 8) -> tuple[int, int]:
+    """``(qmin, qmax)`` of a quantized dtype; ``narrow_range`` drops the lowest code (int8: -127).
+
+    ``num_bits`` (2-8, 8-bit dtypes only) narrows an 8-bit container to ``num_bits`` codes:
+    int8 ``[-2**(b-1), 2**(b-1) - 1]``, uint8 ``[0, 2**b - 1]``.
+    """
     if dtype not in DTYPES:
         raise ValueError(f"quantized dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
     _, lo, hi = DTYPES[dtype]
+    if num_bits != 8:
+        if dtype == "int32" or not 2 <= num_bits <= 8:
+            raise ValueError(f"num_bits {num_bits} invalid for {dtype} (2-8 bits, 8-bit dtypes)")
+        lo, hi = (-(2 ** (num_bits - 1)), 2 ** (num_bits - 1) - 1) if dtype == "int8" else (
+            0, 2**num_bits - 1)
     return (lo + 1 if narrow_range else lo), hi
 
 
@@ -44,7 +53,9 @@ class QuantParams:
 
     ``scale`` float32 and ``zero_point`` int32 are 1-D arrays: length 1 for per-tensor
     parameters (``axis is None``), or one entry per index of ``axis`` for per-axis parameters.
-    ``narrow_range`` drops the lowest code (int8 weights in [-127, 127]).
+    ``narrow_range`` drops the lowest code (int8 weights in [-127, 127]). ``num_bits`` below 8
+    keeps the codes of an 8-bit container to ``num_bits`` bits (``dtype_bounds``); ``bounds``
+    is the resulting ``(qmin, qmax)``, where quantize and requantization clamp.
     """
 
     scale: np.ndarray
@@ -52,11 +63,12 @@ class QuantParams:
     dtype: str
     axis: int | None = None
     narrow_range: bool = False
+    num_bits: int = 8
 
     def __post_init__(self) -> None:
         scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
         zp = np.atleast_1d(np.asarray(self.zero_point)).astype(np.int64)
-        qmin, qmax = dtype_bounds(self.dtype, self.narrow_range)
+        qmin, qmax = dtype_bounds(self.dtype, self.narrow_range, self.num_bits)
         if scale.ndim != 1 or zp.shape != scale.shape:
             raise QuantizationError(
                 f"scale shape {scale.shape} and zero point shape {zp.shape} must be equal 1-D"
@@ -69,6 +81,11 @@ class QuantParams:
             raise QuantizationError(f"zero point {zp} outside [{qmin}, {qmax}] of {self.dtype}")
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "zero_point", zp.astype(np.int32))
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """``(qmin, qmax)``: the dtype's codes, less narrow range, within ``num_bits``."""
+        return dtype_bounds(self.dtype, self.narrow_range, self.num_bits)
 
     @property
     def per_axis(self) -> bool:
@@ -132,7 +149,8 @@ def quantize(
 ) -> np.ndarray:
     """``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` in ``params.dtype``.
 
-    ``[qmin, qmax]`` is the dtype's range, less its lowest code when ``params.narrow_range``.
+    ``[qmin, qmax]`` is ``params.bounds``: the dtype's range, less its lowest code when
+    ``params.narrow_range``, within ``params.num_bits``.
 
     The division is in float32 (as ONNX Runtime and TFLite compute it); ``rounding`` is
     ``"half_to_even"`` (ONNX QuantizeLinear) or ``"half_away_from_zero"`` (TFLite QUANTIZE).
@@ -150,7 +168,7 @@ def quantize(
     else:
         raise ValueError(f"rounding must be one of {QUANTIZE_ROUNDING}, got {rounding!r}")
     np_dtype = DTYPES[params.dtype][0]
-    qmin, qmax = dtype_bounds(params.dtype, params.narrow_range)
+    qmin, qmax = params.bounds
     q = rounded + params.zero_point.reshape(shape)
     return np.clip(q, qmin, qmax).astype(np_dtype)
 
@@ -165,8 +183,10 @@ def dequantize(q: np.ndarray, params: QuantParams) -> np.ndarray:
 
 def uint8_to_int8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
     """The same real values in int8: ``q - 128`` and ``zero_point - 128`` (flip of the top bit)."""
-    if params.dtype != "uint8":
-        raise QuantizationError(f"expected uint8 parameters, got {params.dtype}")
+    if params.dtype != "uint8" or params.num_bits != 8:
+        raise QuantizationError(
+            f"expected 8-bit uint8 parameters, got {params.num_bits}-bit {params.dtype}"
+        )
     out = (np.asarray(q, dtype=np.uint8) ^ np.uint8(0x80)).view(np.int8)
     return out, QuantParams(
         params.scale, params.zero_point - 128, "int8", params.axis, params.narrow_range
@@ -175,8 +195,10 @@ def uint8_to_int8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, Quant
 
 def int8_to_uint8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
     """The same real values in uint8: ``q + 128`` and ``zero_point + 128``."""
-    if params.dtype != "int8":
-        raise QuantizationError(f"expected int8 parameters, got {params.dtype}")
+    if params.dtype != "int8" or params.num_bits != 8:
+        raise QuantizationError(
+            f"expected 8-bit int8 parameters, got {params.num_bits}-bit {params.dtype}"
+        )
     out = np.asarray(q, dtype=np.int8).view(np.uint8) ^ np.uint8(0x80)
     return out, QuantParams(
         params.scale, params.zero_point + 128, "uint8", params.axis, params.narrow_range
