@@ -1,5 +1,6 @@
 """Float graph + calibrated ranges -> integer model."""
 
+from .api import quantize_model
 from .converter import convert
 
-__all__ = ["convert"]
+__all__ = ["convert", "quantize_model"]

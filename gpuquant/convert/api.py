@@ -1,0 +1,48 @@
+"""``quantize_model``: ONNX float model + calibration data -> integer model, in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..calibrate.calibrator import calibrate
+from ..frontends.onnx_float import load_onnx
+from ..graph.ir import Graph
+from ..integer.model import IntegerModel
+from .converter import convert
+
+
+def quantize_model(
+    model: str | Path | Graph,
+    calibration_data: Iterable[dict[str, np.ndarray]] | np.ndarray,
+    method: str = "minmax",
+    *,
+    activation_dtype: str = "int8",
+    per_channel: bool = True,
+    rounding: str = "gemmlowp",
+    exclude: Iterable[str] = (),
+    batch_size: int = 256,
+    progress: bool = False,
+    **observer_kwargs,
+) -> IntegerModel:
+    """Load an ONNX float model (or take a float Graph), calibrate it on ``calibration_data``
+    with observer ``method`` (calibrate/calibrator.py), and convert it (convert/converter.py).
+
+    ``calibration_data``: feed dicts, or one array for a one-input model cut into
+    ``batch_size`` slices. The result's metadata records the source and the calibration.
+    """
+    graph = model if isinstance(model, Graph) else load_onnx(str(model))
+    ranges = calibrate(graph, calibration_data, method=method, progress=progress,
+                       batch_size=batch_size, **observer_kwargs)
+    result = convert(graph, ranges, activation_dtype=activation_dtype, per_channel=per_channel,
+                     rounding=rounding, exclude=exclude)
+    result.metadata["source"] = (
+        {"graph": graph.name, "format": "float graph"}
+        if isinstance(model, Graph)
+        else {"graph": graph.name, "format": "onnx", "file": Path(model).name}
+    )
+    result.metadata["calibration"] = {"method": method, **{
+        k: v for k, v in observer_kwargs.items() if isinstance(v, (bool, int, float, str))}}
+    return result

@@ -1,0 +1,89 @@
+"""An inference session over an integer model, shaped like onnxruntime's ``InferenceSession``.
+
+``InferenceSession(path_or_model, backend="auto").run(output_names, input_feed)`` returns host
+NumPy arrays in the model's own layout (NCHW for models converted from ONNX). Any batch size is
+accepted; every other dimension, the rank and the dtype must match the model's input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..backends import get_backend
+from ..errors import ShapeError
+from ..integer.file import load
+from ..integer.model import IntegerModel, TensorSpec
+from .executor import execute
+
+ONNX_TYPE_NAMES = {
+    "float32": "float", "float64": "double", "float16": "float16", "int8": "int8",
+    "uint8": "uint8", "int16": "int16", "int32": "int32", "int64": "int64", "bool": "bool",
+}
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """A model input or output as onnxruntime describes it: name, shape (None for a dynamic
+    dimension), and type such as ``"tensor(float)"``."""
+
+    name: str
+    shape: list[int | None]
+    type: str
+
+
+def _node_arg(spec: TensorSpec) -> NodeArg:
+    return NodeArg(spec.name, list(spec.shape),
+                   f"tensor({ONNX_TYPE_NAMES.get(spec.dtype, spec.dtype)})")
+
+
+class InferenceSession:
+    """Runs an IntegerModel (or a model file) on a backend ("auto", "numpy", "cupy" or a
+    backend object)."""
+
+    def __init__(self, path_or_model: str | Path | IntegerModel, backend="auto") -> None:
+        self.model = (
+            path_or_model if isinstance(path_or_model, IntegerModel) else load(path_or_model)
+        )
+        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+
+    def get_inputs(self) -> list[NodeArg]:
+        return [_node_arg(s) for s in self.model.inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        return [_node_arg(s) for s in self.model.outputs]
+
+    def _check_feed(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        specs = {s.name: s for s in self.model.inputs}
+        for name in input_feed:
+            if name not in specs:
+                raise ShapeError(f"unknown input {name!r}; the model's inputs are {list(specs)}")
+        feeds = {}
+        for name, spec in specs.items():
+            if name not in input_feed:
+                raise ShapeError(f"missing input {name!r} (shape {spec.shape}, {spec.dtype})")
+            x = np.asarray(input_feed[name])
+            if x.dtype != np.dtype(spec.dtype):
+                raise ShapeError(f"input {name!r}: expected dtype {spec.dtype}, got {x.dtype}")
+            if x.ndim != len(spec.shape) or any(
+                d is not None and d != g for d, g in zip(spec.shape[1:], x.shape[1:])
+            ):
+                raise ShapeError(
+                    f"input {name!r}: expected shape {spec.shape} (any batch), got {x.shape}"
+                )
+            feeds[name] = x
+        return feeds
+
+    def run(
+        self, output_names: list[str] | None, input_feed: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        """The named outputs (all when None), as host NumPy arrays, for ``input_feed``."""
+        known = [s.name for s in self.model.outputs]
+        names = known if output_names is None else list(output_names)
+        for name in names:
+            if name not in known:
+                raise ShapeError(f"unknown output {name!r}; the model's outputs are {known}")
+        results = execute(self.model, self._check_feed(input_feed), self.backend)
+        return [self.backend.to_numpy(results[name]) for name in names]
