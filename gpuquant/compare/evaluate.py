@@ -3,9 +3,9 @@
 One pass over the data runs the float graph (NumPy float32 executor) and the integer model (on
 the chosen backend) batch by batch, keeping both outputs: accuracy, agreement, cosine and SQNR
 come from them (metrics.py), and the time each side takes gives its images per second (float on
-NumPy, int8 on the chosen backend). A second, shorter pass keeps every tensor of both runs for the
-per-layer table (layers.py). The integer model on every other available backend is timed on a few
-batches after a warm-up batch.
+NumPy, int8 on the chosen backend). The first batches also keep every tensor of both runs for
+the per-layer table (layers.py). The integer model on every other available backend is timed
+on a few batches after a warm-up batch.
 """
 
 from __future__ import annotations
@@ -79,38 +79,39 @@ def compare_models(
     """Float ``graph`` vs integer ``model`` on ``data`` (module docstring).
 
     The graph must have one input (``data.input_name``) and its first output is compared with
-    the integer model's output of the same name. ``layer_images`` samples (from the start of
-    ``data``) feed the per-layer comparison; 0 skips it.
+    the integer model's output of the same name. The first batches covering ``layer_images``
+    samples keep every tensor of both runs for the per-layer comparison (0: none).
     """
     choice = resolve_backend(backend)
     output = graph.outputs[0].name
     check_feeds(graph, {data.input_name: data.inputs[:1]})
     session = InferenceSession(model, backend=choice.name)
+    backend_obj = get_backend(choice.name)
     batches = data.batches(batch_size)
-    _run_int8(session, output, {data.input_name: data.inputs[batches[0]][:1]})
+    _run_int8(session, output, {data.input_name: data.inputs[:1]})
 
+    layers = LayerComparison(model)
+    layer_count = 0
     float_out, int8_out = [], []
     float_s = int8_s = 0.0
     for s in progress(batches, len(batches), "float vs int8", show_progress):
         feeds = {data.input_name: data.inputs[s]}
+        keep = s.start < layer_images
         start = time.perf_counter()
-        float_out.append(run_graph(graph, feeds)[output])
+        float_all = run_graph(graph, feeds, keep=keep)
         middle = time.perf_counter()
-        int8_out.append(_run_int8(session, output, feeds))
+        if keep:
+            int_all = execute(model, feeds, backend_obj, keep=True)
+            int8_out.append(np.asarray(backend_obj.to_numpy(int_all[output])))
+        else:
+            int8_out.append(_run_int8(session, output, feeds))
         int8_s += time.perf_counter() - middle
         float_s += middle - start
-    f, q = np.concatenate(float_out), np.concatenate(int8_out)
-
-    layers = LayerComparison(model)
-    subset = data.head(layer_images) if layer_images > 0 else None
-    if subset is not None:
-        layer_batches = subset.batches(batch_size)
-        backend_obj = get_backend(choice.name)
-        for s in progress(layer_batches, len(layer_batches), "per-layer", show_progress):
-            feeds = {data.input_name: subset.inputs[s]}
-            float_all = run_graph(graph, feeds, keep=True)
-            int_all = execute(model, feeds, backend_obj, keep=True)
+        float_out.append(float_all[output])
+        if keep:
             layers.add(float_all, {k: backend_obj.to_numpy(v) for k, v in int_all.items()})
+            layer_count += s.stop - s.start
+    f, q = np.concatenate(float_out), np.concatenate(int8_out)
 
     rows = {name: Throughput(name) for name in available_backends()}
     rows["numpy"].float_images_per_s = len(data) / float_s
@@ -132,7 +133,7 @@ def compare_models(
         agreement=top1_agreement(f, q),
         output=ErrorSums().add(f, q),
         layers=layers.results(),
-        layer_images=0 if subset is None else len(subset),
+        layer_images=layer_count,
         throughput=list(rows.values()),
         float_nodes=list(model.metadata.get("float_nodes", [])),
         seconds={"float": float_s, "int8": int8_s},

@@ -37,7 +37,7 @@ def test_compare_user_files_and_report(mnist_files, tmp_path):
                  "--layer-images", "30", "--backend", "numpy", "--activation-dtype", "uint8",
                  "--json", str(js), "--report", str(report)]) == 0
     doc = json.loads(js.read_text())
-    assert doc["images"] == 60 and doc["per_layer_images"] == 30
+    assert doc["images"] == 60 and doc["per_layer_images"] == 50  # whole batches of 25
     assert doc["settings"]["activation_dtype"] == "uint8"
     page = (report / "index.html").read_text()
     assert page.count("data:image/png;base64,") >= 2
