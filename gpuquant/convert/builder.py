@@ -53,8 +53,10 @@ class Builder:
         activation_dtype: str,
         per_channel: bool,
         rounding: str,
+        given_qparams: dict[str, QuantParams] | None = None,
     ) -> None:
         self.graph = graph
+        self.given = dict(given_qparams or {})
         self.ranges = ranges
         self.shapes = shapes
         self.dtype = activation_dtype
@@ -72,8 +74,17 @@ class Builder:
     # -- parameters ---------------------------------------------------------------------------
 
     def qparams(self, name: str) -> QuantParams:
-        """The 8-bit parameters of float tensor ``name``: set by ``share_qparams``, else from
-        its calibrated range (a constant's own min/max)."""
+        """The 8-bit parameters of float tensor ``name``: given ones, else set by
+        ``share_qparams``, else from its calibrated range (a constant's own min/max)."""
+        if name in self.given and name not in self.graph.initializers:
+            qp = self.given[name]
+            if qp.dtype != self.dtype or qp.axis is not None:
+                raise QuantizationError(
+                    f"tensor {name!r}: given parameters are {qp.dtype} per "
+                    f"{'axis' if qp.axis is not None else 'tensor'}; activations need "
+                    f"{self.dtype} per tensor"
+                )
+            return qp
         if name not in self._qparams:
             if name in self.aliases:
                 return self.qparams(self.aliases[name].source)
@@ -86,6 +97,21 @@ class Builder:
                 raise QuantizationError(f"tensor {name!r} has no calibrated range")
             self._qparams[name] = choose_qparams(lo, hi, self.dtype)
         return self._qparams[name]
+
+    def weight_qparams(self, name: str, axis: int, scale: float = 1.0) -> QuantParams | None:
+        """Given int8 parameters of weight initializer ``name`` whose output channels lie on
+        ``axis``, as parameters along axis 0 with scales times ``scale``; None if not given."""
+        qp = self.given.get(name)
+        if qp is None:
+            return None
+        if qp.dtype != "int8" or np.any(qp.zero_point != 0) or (
+                qp.axis is not None and qp.axis % self.graph.initializers[name].ndim != axis):
+            raise QuantizationError(
+                f"weight {name!r}: given parameters must be int8, zero point 0, per tensor or "
+                f"along the output-channel axis {axis} (got {qp.dtype}, axis {qp.axis})"
+            )
+        return QuantParams(qp.scale * np.float32(scale), qp.zero_point, "int8",
+                           None if qp.axis is None else 0, qp.narrow_range, qp.num_bits)
 
     def share_qparams(self, out: str, source: str) -> QuantParams:
         """Give ``out`` the parameters of ``source`` (pooling, layout ops) and return them."""

@@ -17,6 +17,7 @@ from ..errors import OverflowRiskError, QuantizationError
 from ..graph.ir import Graph, Node
 from ..integer.model import IntegerModel, TensorSpec
 from ..quant.fixedpoint import ROUNDING_MODES
+from ..quant.params import QuantParams
 from .builder import FLOAT, Builder, KeepFloat
 from .fold_bn import fold_batchnorm
 from .fuse import Activation, fuse_activations
@@ -68,12 +69,17 @@ def convert(
     rounding: str = "gemmlowp",
     exclude: Iterable[str] = (),
     name: str | None = None,
+    given_qparams: dict[str, QuantParams] | None = None,
 ) -> IntegerModel:
     """The integer model of ``graph`` with activation parameters from ``ranges`` (min, max).
 
     Weights: int8 symmetric narrow range, per output channel unless ``per_channel`` is False.
     Activations: asymmetric ``activation_dtype`` (int8 or uint8). Biases: int32 at scale
     ``s_in * s_w``. Requantization: ``rounding`` ("gemmlowp", "single", "float32_half_even").
+    ``given_qparams`` (a QDQ model's parameters, by tensor name) are used exactly as given:
+    activations' (per tensor, ``activation_dtype``) instead of their ranges, weight
+    initializers' (int8, zero point 0, per output channel or per tensor) instead of the
+    symmetric ones chosen here.
     Raises QuantizationError for a tensor without a range or an unknown ``exclude`` name.
     """
     if activation_dtype not in ACTIVATION_DTYPES:
@@ -87,7 +93,8 @@ def convert(
     if unknown:
         raise QuantizationError(f"exclude names nodes not in the graph: {sorted(unknown)}")
     folded, fused = fuse_activations(fold_batchnorm(graph, excluded), excluded)
-    b = Builder(folded, ranges, infer_shapes(folded), activation_dtype, per_channel, rounding)
+    b = Builder(folded, ranges, infer_shapes(folded), activation_dtype, per_channel, rounding,
+                given_qparams)
     inputs = []
     for info in folded.inputs:
         b.produce(info.name, FLOAT)

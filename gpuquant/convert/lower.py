@@ -67,7 +67,8 @@ def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
     if w.ndim != 4:
         raise KeepFloat(f"{w.ndim - 2}-D convolution has no integer kernel (2-D only)")
     in_qp, out_qp = b.qparams(x), b.qparams(out)
-    layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel)
+    layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel,
+                           b.weight_qparams(node.inputs[1], 0))
     requant = b.requant(_scale(in_qp) * layer.weight_scales(w.shape[0]) / _scale(out_qp),
                         out_qp, act)
     params = Conv2DParams(
@@ -89,14 +90,18 @@ def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
 
 
 def _emit_fully_connected(
-    b: Builder, node: Node, act: Activation | None, x: str, w: np.ndarray, bias: np.ndarray | None
+    b: Builder, node: Node, act: Activation | None, x: str, w: np.ndarray, bias: np.ndarray | None,
+    given: QuantParams | None = None,
 ) -> None:
-    """``y = x @ w.T + bias`` with w (N, K) float; a flattened NHWC input permutes w's columns."""
+    """``y = x @ w.T + bias`` with w (N, K) float; a flattened NHWC input permutes w's columns.
+
+    ``given``: the weight's parameters from the model (Builder.weight_qparams), if any.
+    """
     out = node.outputs[0]
     if _rank(b, x) != 2:
         raise KeepFloat(f"fully connected input {x!r} must be 2-D, has shape {b.shape(x)}")
     in_qp, out_qp = b.qparams(x), b.qparams(out)
-    layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel)
+    layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel, given)
     alias = b.flat_source(x)
     weight = layer.weight
     if alias is not None:
@@ -130,7 +135,9 @@ def lower_gemm(b: Builder, node: Node, act: Activation | None) -> None:
         if c.size not in (1, w.shape[0]) or (c.ndim == 2 and c.shape[0] != 1):
             raise KeepFloat(f"Gemm bias of shape {c.shape} is not one value per output column")
         bias = np.broadcast_to(c.reshape(-1), (w.shape[0],))
-    _emit_fully_connected(b, node, act, node.inputs[0], w.astype(np.float32), bias)
+    given = b.weight_qparams(node.inputs[1], 0 if node.attrs.get("transB", 0) else 1,
+                             float(node.attrs.get("alpha", 1.0)))
+    _emit_fully_connected(b, node, act, node.inputs[0], w.astype(np.float32), bias, given)
 
 
 def lower_matmul(b: Builder, node: Node, act: Activation | None) -> None:
@@ -140,7 +147,8 @@ def lower_matmul(b: Builder, node: Node, act: Activation | None) -> None:
         w = b.constant(b_name, "weight")
         if w.ndim != 2:
             raise KeepFloat(f"MatMul by a constant of shape {w.shape} (2-D only)")
-        _emit_fully_connected(b, node, act, a_name, np.ascontiguousarray(w.T), None)
+        _emit_fully_connected(b, node, act, a_name, np.ascontiguousarray(w.T), None,
+                              b.weight_qparams(b_name, 1))
         return
     if a_name in b.graph.initializers:
         raise KeepFloat("MatMul with a constant left operand has no integer kernel")

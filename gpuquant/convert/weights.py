@@ -50,10 +50,14 @@ def quantize_layer(
     bias: np.ndarray | None,
     input_scale: float,
     per_channel: bool,
+    given: QuantParams | None = None,
 ) -> QuantizedLayer:
-    """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring)."""
+    """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring).
+
+    ``given`` parameters (a QDQ model's, per tensor or along axis 0) replace the chosen ones.
+    """
     channels = weight.shape[0]
-    qp = weight_qparams(weight, per_channel)
+    qp = weight_qparams(weight, per_channel) if given is None else given
     b = np.zeros(channels) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     s_in = float(np.float32(input_scale))
     scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
