@@ -67,28 +67,27 @@ def qlinear_add_table(
     a: tuple[float, int], b: tuple[float, int], c: tuple[float, int], dtype: str, mode: str
 ) -> np.ndarray:
     """MlasQLinearAdd (AVX2 kernel), table[i, j] for codes (a_i, b_j); ``a``, ``b``, ``c`` are
-    (scale, zero point). With ``r_a = s_a / s_c``, ``r_b = s_b / s_c`` and
-    ``k = zc - (r_a * za + r_b * zb)`` (float32)::
+    (scale, zero point). ``mode`` is the broadcast kernel ONNX Runtime picks: "general", or
+    "a_scalar"/"b_scalar" when that input is one value over a span. The kernel takes a span
+    input ``u`` and a second input ``v`` (ONNX Runtime passes the span first, so a scalar
+    ``a`` swaps the roles); with ``r_u = s_u / s_c``, ``r_v = s_v / s_c`` and
+    ``k = zc - fma(r_u, zu, r_v * zv)`` (float32; the compiler fuses this multiply-add)::
 
-        "general":   y = fma(a, r_a, fma(b, r_b, k))
-        "a_scalar":  y = fma(b, r_b, k + a * r_a)     (a broadcast over a span)
-        "b_scalar":  y = fma(a, r_a, k + b * r_b)
+        general:  y = fma(u, r_u, fma(v, r_v, k))
+        scalar v: y = fma(u, r_u, fma(v, r_v, k))   with fma(v, r_v, k) computed once
 
-    then rounded half to even and saturated.
+    then rounded half to even and saturated. Both forms give the same numbers; the roles of
+    ``a`` and ``b`` are what differs.
     """
-    r_a, r_b = f32(f32(a[0]) / f32(c[0])), f32(f32(b[0]) / f32(c[0]))
-    k = f32(f32(c[1]) - f32(f32(r_a * f32(a[1])) + f32(r_b * f32(b[1]))))
-    qa = codes(dtype).astype(np.float32)[:, None]
-    qb = codes(dtype).astype(np.float32)[None, :]
-    if mode == "general":
-        y = fma32(qa, r_a, fma32(qb, r_b, k))
-    elif mode == "a_scalar":
-        y = fma32(qb, r_b, (k + (qa * r_a).astype(np.float32)).astype(np.float32))
-    elif mode == "b_scalar":
-        y = fma32(qa, r_a, (k + (qb * r_b).astype(np.float32)).astype(np.float32))
-    else:
+    if mode not in ("general", "a_scalar", "b_scalar"):
         raise ValueError(f"unknown broadcast mode {mode!r}")
-    return saturate_rint(np.broadcast_to(y, (256, 256)), dtype)
+    (u, v) = (b, a) if mode == "a_scalar" else (a, b)
+    r_u, r_v = f32(f32(u[0]) / f32(c[0])), f32(f32(v[0]) / f32(c[0]))
+    k = f32(f32(c[1]) - fma32(r_u, f32(u[1]), f32(r_v * f32(v[1]))))
+    qu = codes(dtype).astype(np.float32)[:, None]
+    qv = codes(dtype).astype(np.float32)[None, :]
+    y = saturate_rint(fma32(qu, r_u, fma32(qv, r_v, k)), dtype)
+    return np.ascontiguousarray(y.T) if mode == "a_scalar" else y
 
 
 def qlinear_mul_table(
