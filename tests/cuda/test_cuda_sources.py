@@ -1,0 +1,20 @@
+"""The CUDA sources are found (checkout or installed package data) and every kernel file is there."""
+
+from __future__ import annotations
+
+from gpuquant.backends.cupy.availability import cupy_status
+from gpuquant.backends.cupy.kernels import KERNEL_FILES
+from gpuquant.backends.cupy.sources import cuda_source_dir
+
+
+def test_locator_finds_every_kernel_file():
+    d = cuda_source_dir()
+    assert (d / "fixedpoint.cuh").is_file()
+    for file in KERNEL_FILES:
+        assert (d / file).is_file(), file
+    assert set(KERNEL_FILES) == {p.name for p in d.glob("*.cu")}
+
+
+def test_cupy_status_gives_a_reason_when_unavailable():
+    ok, why = cupy_status()
+    assert (ok and why == "") or (not ok and why)
