@@ -1,0 +1,84 @@
+"""The shared QOperator CNN (onnxruntime's quantize_static output): every 8-bit intermediate and
+the output equal onnxruntime's, for all 8 inputs of the case file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.errors import ModelFormatError, UnsupportedOpError
+from gpuquant.frontends.onnx_qoperator import load_qoperator_onnx
+from gpuquant.runtime.executor import execute
+
+CASES = Path("/work/shared/cases/onnx")
+MODEL = CASES / "cnn_qoperator_aint8_wint8_perchannel.onnx"
+IO = CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz"
+pytestmark = pytest.mark.skipif(not MODEL.exists(), reason=f"case files not found at {CASES}")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_qoperator_onnx(MODEL)
+
+
+@pytest.fixture(scope="module")
+def io():
+    return np.load(IO)
+
+
+def as_onnx_layout(model, name: str, value) -> np.ndarray:
+    value = np.asarray(value)
+    return value.transpose(0, 3, 1, 2) if model.tensors[name].layout == "NHWC" else value
+
+
+@pytest.mark.parametrize("i", range(8))
+def test_every_intermediate_and_output_equal_onnxruntime(model, io, i):
+    env = execute(model, {"x": io["x"][i]}, NumpyBackend(), keep=True)
+    prefix = "optall_intermediates/"
+    names = [k[len(prefix):] for k in io.files if k.startswith(prefix)]
+    assert len(names) == 7
+    for name in names:
+        got = as_onnx_layout(model, name, env[name])
+        np.testing.assert_array_equal(got, io[prefix + name][i], err_msg=name)
+        assert got.dtype == io[prefix + name].dtype
+    np.testing.assert_array_equal(np.asarray(env["y"]), io["optall/y"][i])
+
+
+def test_interface_and_metadata(model):
+    assert [(s.name, s.shape, s.dtype) for s in model.inputs] == [("x", (1, 3, 16, 16), "float32")]
+    assert [(s.name, s.shape, s.dtype) for s in model.outputs] == [("y", (1, 10), "float32")]
+    assert model.metadata["ops"] == {
+        "QuantizeLinear": 1, "QLinearConv": 2, "QLinearAdd": 1, "QLinearAveragePool": 1,
+        "Flatten": 1, "QGemm": 1, "DequantizeLinear": 1,
+    }
+
+
+def test_unsupported_op_names_node(tmp_path):
+    import onnx
+    from onnx import helper
+
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], name="flat0"),
+             helper.make_node("Neg", ["f"], ["y"], name="neg1")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.INT8, [2, 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.INT8, [2, 3])])
+    path = tmp_path / "neg.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(UnsupportedOpError, match=r"node 1 'neg1' \(ai.onnx:Neg\)"):
+        load_qoperator_onnx(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a protobuf at all \xff\xfe", None])
+def test_bad_file_is_a_format_error(tmp_path, content):
+    path = tmp_path / "bad.onnx"
+    if content is None:
+        path.write_bytes(MODEL.read_bytes()[:500] if MODEL.exists() else b"\x08")
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ModelFormatError):
+        load_qoperator_onnx(path)
+    with pytest.raises(ModelFormatError):
+        load_qoperator_onnx(tmp_path / "missing.onnx")

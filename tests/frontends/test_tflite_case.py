@@ -1,0 +1,75 @@
+"""The shared full-integer TFLite CNN: every tensor equals the TFLite interpreter's reference
+kernels, and the output equals its XNNPACK path with ``rounding="xnnpack"``, for all 8 inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.errors import ModelFormatError
+from gpuquant.frontends.tflite_model import load_tflite
+from gpuquant.runtime.executor import execute
+
+CASES = Path("/work/shared/cases/tflite")
+MODEL = CASES / "model1_cnn_int8.tflite"
+pytestmark = pytest.mark.skipif(not MODEL.exists(), reason=f"case files not found at {CASES}")
+
+
+@pytest.fixture(scope="module")
+def io():
+    return np.load(CASES / "model1_cnn_io.npz")
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return np.load(CASES / "model1_cnn_intermediates_ref.npz")
+
+
+@pytest.mark.parametrize("i", range(8))
+def test_reference_kernels_every_tensor(io, ref, i):
+    model = load_tflite(MODEL)
+    names = model.metadata["tensor_names"]
+    env = execute(model, {model.inputs[0].name: io["input_int8"][i]}, NumpyBackend(), keep=True)
+    compared = 0
+    for key in ref.files:
+        name = names[int(key[1:4])]
+        if name in env:
+            np.testing.assert_array_equal(np.asarray(env[name]), ref[key][i], err_msg=key)
+            compared += 1
+    assert compared == 7  # the input and the six operator outputs
+    np.testing.assert_array_equal(np.asarray(env[model.outputs[0].name]),
+                                  io["output_int8_builtin_ref"][i])
+
+
+@pytest.mark.parametrize("i", range(8))
+def test_xnnpack_rounding_output(io, i):
+    model = load_tflite(MODEL, rounding="xnnpack")
+    out = execute(model, {model.inputs[0].name: io["input_int8"][i]}, NumpyBackend())
+    np.testing.assert_array_equal(np.asarray(out[model.outputs[0].name]),
+                                  io["output_int8_auto_xnnpack"][i])
+
+
+def test_interface_and_metadata():
+    model = load_tflite(MODEL)
+    assert [(s.shape, s.dtype, s.layout) for s in model.inputs] == [((1, 16, 16, 3), "int8", "NHWC")]
+    assert [(s.shape, s.dtype) for s in model.outputs] == [((1, 10), "int8")]
+    assert model.metadata["ops"] == {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "AVERAGE_POOL_2D": 1,
+                                     "RESHAPE": 1, "FULLY_CONNECTED": 1, "SOFTMAX": 1}
+    rounding = {n.name: n.params.requant.rounding for n in model.nodes if n.op in ("conv2d", "gemm")}
+    assert rounding == {"0:CONV_2D": "gemmlowp", "1:DEPTHWISE_CONV_2D": "gemmlowp",
+                        "4:FULLY_CONNECTED": "single"}
+
+
+def test_bad_files(tmp_path):
+    for content in (b"", b"\x00" * 16, MODEL.read_bytes()[:64]):
+        path = tmp_path / "bad.tflite"
+        path.write_bytes(content)
+        with pytest.raises(ModelFormatError):
+            load_tflite(path)
+    with pytest.raises(ModelFormatError):
+        load_tflite(tmp_path / "missing.tflite")
+    with pytest.raises(ValueError, match="rounding"):
+        load_tflite(MODEL, rounding="nearest")
