@@ -20,6 +20,7 @@ What ``load_onnx`` does, in order:
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
-from ..errors import ModelFormatError, UnsupportedOpError
-from ..graph.executor import run_node
+from ..errors import GpuquantError, ModelFormatError, UnsupportedOpError
+from ..graph.executor import run_graph, run_node
 from ..graph.float_ops import REGISTRY
 from ..graph.ir import Graph, Node, TensorInfo
 
@@ -41,7 +42,8 @@ _BATCH = "gpuquant_batch"
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
 
-def _parse(model: ModelSource) -> onnx.ModelProto:
+def _parse(model: ModelSource) -> tuple[onnx.ModelProto, str]:
+    """The ModelProto and how to name it in errors."""
     if isinstance(model, onnx.ModelProto):
         proto, where = model, "model"
     else:
@@ -55,12 +57,15 @@ def _parse(model: ModelSource) -> onnx.ModelProto:
             proto = onnx.load_model_from_string(data)
         except (DecodeError, RuntimeError, ValueError) as exc:
             raise ModelFormatError(f"{where}: not a valid ONNX file ({exc})") from exc
+    return proto, where
+
+
+def _check(proto: onnx.ModelProto, where: str) -> None:
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFormatError(f"{where}: invalid ONNX model ({reason})") from exc
-    return proto
 
 
 def _opset(proto: onnx.ModelProto) -> int:
@@ -125,21 +130,17 @@ def _attr_value(attr: onnx.AttributeProto) -> Any:
     return value
 
 
-def _sorted_nodes(proto_nodes: list[onnx.NodeProto], available: set[str]) -> list[Node]:
-    """Nodes in topological order, with unique names (empty ones become ``OpType_i``)."""
-    nodes: list[Node] = []
+def _topological_order(proto_nodes: list[onnx.NodeProto], available: set[str]) -> list[int]:
+    """Indices of the nodes in a topological order (stable), after checking that node names
+    are unique, each tensor has one producer and every input is produced."""
     names: set[str] = set()
     producer: dict[str, str] = {}
     for i, p in enumerate(proto_nodes):
-        name = p.name or f"{p.op_type}_{i}"
+        name = _node_name(p, i)
         if name in names:
             raise ModelFormatError(f"duplicate node name {name!r}")
         names.add(name)
-        attrs = {a.name: _attr_value(a) for a in p.attribute}
-        if p.domain not in ("", "ai.onnx"):
-            attrs["domain"] = p.domain
-        node = Node(p.op_type, name, list(p.input), list(p.output), attrs)
-        for out in node.outputs:
+        for out in p.output:
             if out in available or out in producer:
                 first = producer.get(out, "a graph input or initializer")
                 raise ModelFormatError(
@@ -147,28 +148,50 @@ def _sorted_nodes(proto_nodes: list[onnx.NodeProto], available: set[str]) -> lis
                 )
             if out:
                 producer[out] = repr(name)
-        nodes.append(node)
-    for node in nodes:
-        for inp in node.inputs:
+    for i, p in enumerate(proto_nodes):
+        for inp in p.input:
             if inp and inp not in available and inp not in producer:
                 raise ModelFormatError(
-                    f"node {node.name!r} ({node.op_type}) reads tensor {inp!r}, which nothing produces"
+                    f"node {_node_name(p, i)!r} ({p.op_type}) reads tensor {inp!r}, which "
+                    f"nothing produces"
                 )
-    ordered: list[Node] = []
-    ready = set(available)
-    pending = nodes
-    while pending:
-        rest = [n for n in pending if not all(i == "" or i in ready for i in n.inputs)]
-        done = [n for n in pending if n not in rest]
-        if not done:
-            raise ModelFormatError(
-                f"the graph has a cycle through node {rest[0].name!r} ({rest[0].op_type})"
-            )
-        for n in done:
-            ordered.append(n)
-            ready.update(o for o in n.outputs if o)
-        pending = rest
-    return ordered
+    # Kahn's algorithm taking the lowest-index ready node first: a sorted graph keeps its order.
+    consumers: dict[str, list[int]] = {}
+    missing = []
+    for i, p in enumerate(proto_nodes):
+        deps = {x for x in p.input if x and x not in available}
+        missing.append(len(deps))
+        for x in deps:
+            consumers.setdefault(x, []).append(i)
+    ready = [i for i, m in enumerate(missing) if m == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for out in proto_nodes[i].output:
+            for j in consumers.get(out, ()):
+                missing[j] -= 1
+                if missing[j] == 0:
+                    heapq.heappush(ready, j)
+    if len(order) < len(proto_nodes):
+        stuck = next(i for i, m in enumerate(missing) if m > 0)
+        p = proto_nodes[stuck]
+        raise ModelFormatError(
+            f"the graph has a cycle through node {_node_name(p, stuck)!r} ({p.op_type})"
+        )
+    return order
+
+
+def _node_name(p: onnx.NodeProto, index: int) -> str:
+    return p.name or f"{p.op_type}_{index}"
+
+
+def _node(p: onnx.NodeProto, name: str) -> Node:
+    attrs = {a.name: _attr_value(a) for a in p.attribute}
+    if p.domain not in ("", "ai.onnx"):
+        attrs["domain"] = p.domain
+    return Node(p.op_type, name, list(p.input), list(p.output), attrs)
 
 
 @dataclass
@@ -177,6 +200,7 @@ class _Context:
     constants: dict[str, np.ndarray]
     shapes: dict[str, tuple]
     consumed: set[str] = field(default_factory=set)
+    partial: dict[str, np.ndarray] = field(default_factory=dict)
 
     def const(self, node: Node, index: int, what: str) -> np.ndarray | None:
         """Constant input ``index`` of ``node`` (None when omitted); run-time values raise."""
@@ -350,15 +374,38 @@ def _reshape(node: Node, ctx: _Context) -> Node:
     if shape_in in ctx.constants:
         a["shape"] = [int(d) for d in ctx.constants[shape_in]]
     else:
-        target = ctx.shapes.get(node.outputs[0])
-        if target is None or sum(d is None for d in target) > 1:
+        target = _runtime_reshape_target(node, ctx)
+        if target is None:
             raise UnsupportedOpError(
-                f"node {node.name!r}: Reshape target {shape_in!r} is computed at run time and "
-                f"the output shape {target} has more than one unknown dimension"
+                f"node {node.name!r}: Reshape target {shape_in!r} is computed at run time with "
+                f"more than one unknown entry ({ctx.partial.get(shape_in)}), output shape "
+                f"{ctx.shapes.get(node.outputs[0])}"
             )
-        a["shape"] = [-1 if d is None else int(d) for d in target]
+        a["shape"] = target
     node.inputs = node.inputs[:1]
     return node
+
+
+def _runtime_reshape_target(node: Node, ctx: _Context) -> list[int] | None:
+    """A constant target equivalent to a computed one: its partly known value (unknown
+    entries None) with an unknown first entry copied from a dynamic input batch (0) and one
+    other unknown entry inferred (-1); else the inferred output shape if it has at most one
+    unknown dimension (-1)."""
+    value = ctx.partial.get(node.inputs[1])
+    if value is not None and value.ndim == 1:
+        target = list(value)
+        in_shape = ctx.shapes.get(node.inputs[0])
+        if target and target[0] is None and in_shape and in_shape[0] is None:
+            target[0] = 0
+        unknown = [i for i, d in enumerate(target) if d is None]
+        if len(unknown) == 1 and -1 not in target:
+            target[unknown[0]] = -1
+        if all(d is not None for d in target):
+            return [int(d) for d in target]
+    target = ctx.shapes.get(node.outputs[0])
+    if target is None or sum(d is None for d in target) > 1:
+        return None
+    return [-1 if d is None else int(d) for d in target]
 
 
 def _axes(node: Node, ctx: _Context, input_version: int, required: bool) -> Node:
@@ -509,6 +556,71 @@ def _fold(node: Node, ctx: _Context) -> np.ndarray | None:
     return run_node(node, [None if i == "" else ctx.constants[i] for i in node.inputs])
 
 
+def _unknown_aware(fn: Callable[[Any, Any], Any]) -> np.ufunc:
+    return np.frompyfunc(lambda a, b: None if a is None or b is None else fn(a, b), 2, 1)
+
+
+_PARTIAL_ARITHMETIC = {
+    "Add": _unknown_aware(lambda a, b: a + b),
+    "Sub": _unknown_aware(lambda a, b: a - b),
+    "Mul": _unknown_aware(lambda a, b: a * b),
+    "Div": _unknown_aware(lambda a, b: int(a / b)),
+}
+_PARTIAL_STRUCTURAL = ("Gather", "Unsqueeze", "Squeeze", "Concat", "Slice")
+
+
+def _partial_value(node: Node, ctx: _Context) -> np.ndarray | None:
+    """Shape arithmetic with unknown dimensions: an object array of ints and None (unknown),
+    for Shape of a partly known shape and shape ops over such values and constants."""
+    if node.op_type == "Shape":
+        dims = ctx.shapes.get(node.inputs[0])
+        if dims is None:
+            return None
+        return np.array(list(dims), dtype=object)[node.attrs["start"]: node.attrs.get("end")]
+    if not any(i in ctx.partial for i in node.inputs):
+        return None
+    if not all(i == "" or i in ctx.partial or i in ctx.constants for i in node.inputs):
+        return None
+    args = [
+        None if i == "" else ctx.partial[i] if i in ctx.partial else ctx.constants[i].astype(object)
+        for i in node.inputs
+    ]
+    if node.op_type in _PARTIAL_ARITHMETIC:
+        return np.asarray(_PARTIAL_ARITHMETIC[node.op_type](args[0], args[1]), dtype=object)
+    if node.op_type == "Cast" and np.issubdtype(np.dtype(node.attrs["to"]), np.integer):
+        return args[0]
+    if node.op_type in _PARTIAL_STRUCTURAL:
+        if node.op_type == "Gather":
+            args[1] = args[1].astype(np.int64)
+        return np.asarray(REGISTRY[node.op_type](node.attrs, *args), dtype=object)
+    return None
+
+
+def _probed_shapes(graph: Graph) -> dict[str, tuple]:
+    """Shapes of every tensor from two runs on zeros, batch 1 and batch 2: a dimension that
+    differs between them depends on the batch and is None. Empty when an input has a dynamic
+    non-batch dimension or a node cannot run."""
+    feeds = []
+    for batch in (1, 2):
+        feed = {}
+        for t in graph.inputs:
+            if not t.shape or any(d is None for d in t.shape[1:]):
+                return {}
+            feed[t.name] = np.zeros((batch,) + tuple(t.shape[1:]), dtype=t.dtype)
+        feeds.append(feed)
+    try:
+        with np.errstate(all="ignore"):
+            runs = [run_graph(graph, feed, keep=True) for feed in feeds]
+    except (GpuquantError, ValueError, TypeError, IndexError):
+        return {}
+    shapes = {}
+    for name, one in runs[0].items():
+        two = runs[1][name].shape
+        if len(one.shape) == len(two):
+            shapes[name] = tuple(a if a == b else None for a, b in zip(one.shape, two))
+    return shapes
+
+
 def _bypass_identities(nodes: list[Node], graph_outputs: set[str]) -> list[Node]:
     """Remove Identity nodes whose output is not a graph output; consumers read the input."""
     alias: dict[str, str] = {}
@@ -539,20 +651,30 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
     UnsupportedOpError naming the op and node, unless ``allow_unsupported``, which keeps them
     with their raw ONNX attributes (the float executor then fails on them if it cannot run them).
     """
-    proto = _parse(model)
+    proto, where = _parse(model)
     opset = _opset(proto)
     g = proto.graph
     try:
         constants = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     except (ValueError, OSError) as exc:
-        raise ModelFormatError(f"cannot read an initializer: {exc}") from exc
+        raise ModelFormatError(f"{where}: cannot read an initializer: {exc}") from exc
     inputs = [
         TensorInfo(vi.name, _dims(vi.type) or (), _np_dtype(vi.type.tensor_type.elem_type))
         for vi in g.input
         if vi.name not in constants
     ]
+    order = _topological_order(list(g.node), {t.name for t in inputs} | set(constants))
+    names = [_node_name(p, i) for i, p in enumerate(g.node)]
+    if order != sorted(order):
+        ordered = onnx.ModelProto()
+        ordered.CopyFrom(proto)
+        del ordered.graph.node[:]
+        ordered.graph.node.extend(g.node[i] for i in order)
+        proto, g = ordered, ordered.graph
+        names = [names[i] for i in order]
+    _check(proto, where)
     shapes = _infer_shapes(proto, set(constants))
-    nodes = _sorted_nodes(list(g.node), {t.name for t in inputs} | set(constants))
+    nodes = [_node(p, name) for p, name in zip(g.node, names)]
     output_names = {vi.name for vi in g.output}
     ctx = _Context(opset, constants, shapes)
     ctx.consumed = {i for n in nodes for i in n.inputs} | output_names
@@ -574,6 +696,9 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
         value = _fold(node, ctx)
         if value is None:
             kept.append(node)
+            partial = _partial_value(node, ctx)
+            if partial is not None:
+                ctx.partial[node.outputs[0]] = partial
         else:
             constants[node.outputs[0]] = value
     kept = _live(_bypass_identities(kept, output_names), output_names)
@@ -586,12 +711,15 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
         )
         for vi in g.output
     ]
-    return Graph(
+    graph = Graph(
         name=g.name or "graph",
         nodes=kept,
         inputs=inputs,
         outputs=outputs,
         initializers={k: v for k, v in constants.items() if k in used},
         opset=opset,
-        shapes=shapes,
     )
+    live = {t.name for t in inputs} | {o for n in kept for o in n.outputs}
+    graph.shapes = {k: v for k, v in shapes.items() if k in live}
+    graph.shapes.update(_probed_shapes(graph))
+    return graph

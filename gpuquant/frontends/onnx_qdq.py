@@ -1,0 +1,224 @@
+"""QDQ ONNX models (QuantizeLinear/DequantizeLinear pairs) into an integer model, no calibration.
+
+A QDQ model is a float model whose tensors pass through ``DequantizeLinear(QuantizeLinear(t))``
+and whose weights are 8-bit initializers read through ``DequantizeLinear``. Import:
+
+1. every ``DequantizeLinear`` of a constant (int8/uint8 weights, int32 biases; a constant
+   ``QuantizeLinear`` of a float initializer is folded first, as ONNX defines it: round half to
+   even, saturate) becomes the float initializer ``float32(q - zero_point) * scale``; 8-bit
+   ones keep their parameters under that initializer's name;
+2. every activation pair ``t -> QuantizeLinear -> DequantizeLinear -> t'`` is removed, readers
+   of ``t'`` read ``t``, and ``t`` keeps the pair's scale and zero point (a pair that ends in a
+   graph output renames ``t`` to the output's name);
+3. the float model left is read by the float frontend (onnx_float.load_onnx) and converted
+   (convert/converter.py) with those parameters as given, exactly: nothing is recomputed from
+   ranges. uint8 activation parameters become the int8 ones with the same real values
+   (``zero_point - 128``) when the integer model is int8.
+
+Bit widths below 8 in 8-bit containers (qat/export.py's ``gpuquant.num_bits`` metadata) narrow
+each such tensor's parameters to its ``num_bits`` codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..convert.converter import convert
+from ..errors import ModelFormatError, UnsupportedOpError
+from ..graph.ir import Graph
+from ..integer.model import IntegerModel
+from ..quant.params import QuantParams, dequantize, quantize
+from .onnx_float import load_onnx
+
+NUM_BITS_KEY = "gpuquant.num_bits"
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+ONNX_8BIT = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8"}
+
+ModelSource = str | os.PathLike | bytes | onnx.ModelProto
+
+
+def _load(model: ModelSource) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, bytes):
+        return onnx.load_model_from_string(model)
+    return onnx.load(os.fspath(model))
+
+
+def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype) -> QuantParams:
+    """The node's scale/zero point as QuantParams (8-bit), per tensor or along ``axis``."""
+    scale = consts.get(node.input[1])
+    if scale is None:
+        raise UnsupportedOpError(f"node {node.name!r}: scale {node.input[1]!r} is not a constant")
+    if len(node.input) > 2 and node.input[2]:
+        if node.input[2] not in consts:
+            raise UnsupportedOpError(f"node {node.name!r}: zero point is not a constant")
+        zp = consts[node.input[2]]
+        dtype = zp.dtype
+    else:
+        zp = np.zeros(scale.shape, dtype)
+    if np.dtype(dtype) not in ONNX_8BIT:
+        raise UnsupportedOpError(f"node {node.name!r}: {np.dtype(dtype).name} quantization "
+                                 "(8-bit only)")
+    axis = None
+    if scale.size > 1 or scale.ndim == 1 and any(a.name == "axis" for a in node.attribute):
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    if axis is None and scale.size != 1:
+        raise ModelFormatError(f"node {node.name!r}: {scale.size} scales without an axis")
+    return QuantParams(scale.reshape(-1), zp.reshape(-1), ONNX_8BIT[np.dtype(dtype)], axis)
+
+
+def _constants(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
+    consts = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return consts
+
+
+def _narrow(qp: QuantParams, bits: int) -> QuantParams:
+    return QuantParams(qp.scale, qp.zero_point, qp.dtype, qp.axis, qp.narrow_range,
+                       num_bits=bits)
+
+
+def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParams]]:
+    """The float model left after removing Q/DQ (module docstring, step 1-2) and the 8-bit
+    parameters by tensor name (activations and weight initializers)."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(_load(model))
+    g = proto.graph
+    consts = _constants(proto)
+    producer = {o: n for n in g.node for o in n.output}
+    qparams: dict[str, QuantParams] = {}
+    rename: dict[str, str] = {}
+    drop: set[int] = set()
+    new_inits: dict[str, np.ndarray] = {}
+    dequantized: dict[str, str] = {}  # 8-bit initializer -> its float initializer
+    outputs = {o.name for o in g.output}
+    for node in g.node:
+        if node.op_type != "DequantizeLinear":
+            continue
+        src = node.input[0]
+        q_node = producer.get(src)
+        if src in consts or (q_node is not None and q_node.op_type == "QuantizeLinear"
+                             and q_node.input[0] in consts):
+            if src in consts:
+                codes = consts[src]
+            else:
+                codes = quantize(consts[q_node.input[0]], _params(q_node, consts, np.uint8))
+                drop.add(id(q_node))
+            if codes.dtype == np.int32:
+                scale = consts[node.input[1]].astype(np.float32)
+                zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else 0
+                new_inits[node.output[0]] = ((codes.astype(np.int64) - zp).astype(np.float32)
+                                             * scale)
+            else:
+                qp = _params(node, consts, codes.dtype)
+                new_inits[node.output[0]] = dequantize(codes, qp)
+                qparams[node.output[0]] = qp
+                dequantized[src] = node.output[0]
+            drop.add(id(node))
+            continue
+        if q_node is None or q_node.op_type != "QuantizeLinear":
+            raise UnsupportedOpError(
+                f"node {node.name!r}: DequantizeLinear of {src!r}, which is neither a constant "
+                "nor a QuantizeLinear output (quantized model inputs are not supported)"
+            )
+        qp = _params(node, consts, np.uint8)
+        qq = _params(q_node, consts, np.uint8)
+        if not (np.array_equal(qp.scale, qq.scale) and np.array_equal(qp.zero_point, qq.zero_point)):
+            raise ModelFormatError(f"Q/DQ pair {q_node.name!r}/{node.name!r} disagree on params")
+        t = q_node.input[0]
+        if node.output[0] in outputs:
+            rename[t] = node.output[0]
+            t = node.output[0]
+        else:
+            rename[node.output[0]] = t
+        if t in qparams and not _same(qparams[t], qp):
+            raise ModelFormatError(f"tensor {t!r} is quantized twice with different parameters")
+        qparams[t] = qp
+        drop.add(id(node))
+        if all(id(n) in drop or src not in n.input for n in g.node if n is not node):
+            drop.add(id(q_node))
+    kept = [n for n in g.node if id(n) not in drop]
+    for n in kept:
+        if n.op_type in QDQ_OPS:
+            raise UnsupportedOpError(f"node {n.name!r}: {n.op_type} outside a Q/DQ pair")
+        n.input[:] = [rename.get(i, i) for i in n.input]
+        n.output[:] = [rename.get(o, o) for o in n.output]
+    del g.node[:]
+    g.node.extend(kept)
+    used = {i for n in kept for i in n.input}
+    inits = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    g.initializer.extend(numpy_helper.from_array(v.astype(np.float32), k)
+                         for k, v in new_inits.items())
+    for name, bits in _num_bits(proto).items():
+        key = rename.get(name, dequantized.get(name, name))
+        if key not in qparams:
+            raise ModelFormatError(f"{NUM_BITS_KEY} names {name!r}, which is not quantized")
+        qparams[key] = _narrow(qparams[key], bits)
+    del g.value_info[:]
+    return proto, qparams
+
+
+def _num_bits(proto: onnx.ModelProto) -> dict[str, int]:
+    for prop in proto.metadata_props:
+        if prop.key == NUM_BITS_KEY:
+            return {k: int(v) for k, v in json.loads(prop.value).items()}
+    return {}
+
+
+def _same(a: QuantParams, b: QuantParams) -> bool:
+    return (a.dtype == b.dtype and np.array_equal(a.scale, b.scale)
+            and np.array_equal(a.zero_point, b.zero_point))
+
+
+def _to_dtype(qp: QuantParams, dtype: str) -> QuantParams:
+    """The same real values in the other 8-bit dtype: codes and zero point move by
+    ``2**(num_bits - 1)`` (128 for 8 bits), which maps one dtype's bounds onto the other's."""
+    if qp.dtype == dtype:
+        return qp
+    shift = 2 ** (qp.num_bits - 1) * (-1 if dtype == "int8" else 1)
+    return QuantParams(qp.scale, qp.zero_point + shift, dtype, qp.axis, qp.narrow_range,
+                       qp.num_bits)
+
+
+def load_qdq(model: ModelSource, activation_dtype: str = "int8") -> tuple[Graph, dict[str, QuantParams]]:
+    """The float graph of a QDQ model and its given parameters (activations in
+    ``activation_dtype``; weights as stored)."""
+    proto, qparams = strip_qdq(model)
+    graph = load_onnx(proto)
+    acts = {k: _to_dtype(v, activation_dtype) for k, v in qparams.items()
+            if k not in graph.initializers}
+    weights = {k: v for k, v in qparams.items() if k in graph.initializers}
+    return graph, {**acts, **weights}
+
+
+def import_qdq(
+    model: ModelSource,
+    *,
+    activation_dtype: str = "int8",
+    rounding: str = "gemmlowp",
+    exclude: tuple[str, ...] = (),
+) -> IntegerModel:
+    """The integer model of a QDQ ONNX model, with the scales and zero points it carries."""
+    graph, qparams = load_qdq(model, activation_dtype)
+    ranges = {name: _real_range(qp) for name, qp in qparams.items() if qp.axis is None}
+    integer = convert(graph, ranges, activation_dtype=activation_dtype, rounding=rounding,
+                      exclude=exclude, given_qparams=qparams)
+    integer.metadata["source"] = {"format": "onnx qdq", "graph": graph.name}
+    return integer
+
+
+def _real_range(qp: QuantParams) -> tuple[float, float]:
+    lo, hi = qp.bounds
+    s, z = float(qp.scale[0]), int(qp.zero_point[0])
+    return s * (lo - z), s * (hi - z)
+
