@@ -45,6 +45,9 @@ from ..ops import (
     QuantizeParams,
     Requant,
 )
+from ..ops.float_pool import FloatAvgPoolParams
+from ..ops.pair_lookup import PairLookupParams
+from ..ops.softmax import SoftmaxParams
 from ..quant.params import QuantParams
 from .model import NODE_OPS, IntegerModel, IntegerNode, TensorSpec
 
@@ -60,15 +63,17 @@ ARRAY_DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float16", "float32"
 
 REGISTRY: dict[str, type] = {
     cls.__name__: cls
-    for cls in (AddParams, ConcatParams, Conv2DParams, GemmParams, LookupParams, MatMulParams,
-                MeanParams, MulParams, PoolParams, QuantizeParams, Requant, QuantParams, Node)
+    for cls in (AddParams, ConcatParams, Conv2DParams, FloatAvgPoolParams, GemmParams,
+                LookupParams, MatMulParams, MeanParams, MulParams, PairLookupParams, PoolParams,
+                QuantizeParams, Requant, SoftmaxParams, QuantParams, Node)
 }
 
 PARAMS_TYPE = {
     "gemm": GemmParams, "matmul": MatMulParams, "conv2d": Conv2DParams,
     "max_pool2d": PoolParams, "avg_pool2d": PoolParams, "mean": MeanParams, "add": AddParams,
     "mul": MulParams, "concat": ConcatParams, "lookup": LookupParams,
-    "quantize": QuantizeParams, "dequantize": QuantParams, "float": Node,
+    "quantize": QuantizeParams, "dequantize": QuantParams, "pair_lookup": PairLookupParams,
+    "avg_pool2d_float": FloatAvgPoolParams, "softmax": SoftmaxParams, "float": Node,
 }
 LAYOUT_PARAMS = {"transpose": {"perm"}, "reshape": {"shape"}, "pad": {"pads", "value"}}
 

@@ -188,3 +188,27 @@ def test_oversized_members_are_refused_before_reading(saved, tmp_path, monkeypat
     monkeypatch.setattr(model_file, "MAX_TOTAL_BYTES", 1000)
     with pytest.raises(ModelFormatError, match="uncompressed"):
         load(path)
+
+
+def test_every_committed_op_params_type_round_trips(tmp_path):
+    """Params of the importers' ops (pair lookup, float average pool, softmax) are stored too."""
+    from gpuquant.integer.file import PARAMS_TYPE
+    from gpuquant.integer.model import IntegerModel, IntegerNode, TensorSpec
+    from gpuquant.ops.float_pool import FloatAvgPoolParams
+    from gpuquant.ops.pair_lookup import PairLookupParams
+    from gpuquant.ops.softmax import tflite_softmax_params
+
+    nodes = [
+        IntegerNode("pair_lookup", "pl", ["a", "a"], ["b"], PairLookupParams(
+            "pl", "int8", "int8", RNG.integers(-128, 128, (256, 256)).astype(np.int8))),
+        IntegerNode("avg_pool2d_float", "ap", ["b"], ["c"], FloatAvgPoolParams(
+            "ap", (2, 2), (2, 2), (0, 0, 0, 0), False, "int8",
+            np.linspace(-1, 1, 256, dtype=np.float32), 0.0078125, -3, "int8")),
+        IntegerNode("softmax", "sm", ["c"], ["d"],
+                    tflite_softmax_params("sm", 0.1, 1.0, "int8", "int8")),
+    ]
+    assert {n.op for n in nodes} <= set(PARAMS_TYPE)
+    model = IntegerModel("ops", [TensorSpec("a", (None, 4, 4, 2), "int8", "NHWC")],
+                         [TensorSpec("d", (None, 2, 2, 2), "int8", "NHWC")], nodes, {})
+    save(model, tmp_path / "ops.gqm")
+    _equal(model, load(tmp_path / "ops.gqm"))
