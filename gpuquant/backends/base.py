@@ -26,6 +26,7 @@ from ..ops import (
     QuantizeParams,
 )
 from ..ops.float_pool import FloatAvgPoolParams
+from ..ops.float_softmax import FloatSoftmaxParams
 from ..ops.pair_lookup import PairLookupParams
 from ..ops.softmax import SoftmaxParams
 from ..quant.params import QuantParams
@@ -95,3 +96,6 @@ class Backend(Protocol):
 
     def softmax(self, x: Array, p: SoftmaxParams) -> Array:
         """TFLite's fixed-point softmax over the last axis, ops/softmax.py."""
+
+    def softmax_float(self, x: Array, p: FloatSoftmaxParams) -> Array:
+        """ONNX Runtime's float32 QLinearSoftmax over the last axis, ops/float_softmax.py."""

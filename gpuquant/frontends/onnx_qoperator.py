@@ -14,6 +14,8 @@ docs/runtimes.md):
 - QLinearAdd, QLinearMul: 256 x 256 tables of MLAS's float32 arithmetic (ops/pair_lookup.py);
 - QLinearSigmoid, QLinearLeakyRelu, and inputs of QLinearConcat whose scale differs from the
   output's: 256-entry tables (dequantize, function in float32, MlasQuantizeLinear);
+- QLinearSoftmax: float32 exponentials from a table, a float32 row sum, one float32 division
+  per entry (ops/float_softmax.py);
 - QLinearAveragePool: float32 sums (ops/float_pool.py), or the integer global path when the
   window covers the whole image without padding, as ONNX Runtime does;
 - QLinearGlobalAveragePool: ``sum(q - z_x)`` requantized by
@@ -48,6 +50,7 @@ from ..ops import (
     resolve_padding,
 )
 from ..ops.float_pool import FloatAvgPoolParams
+from ..ops.float_softmax import FloatSoftmaxParams
 from ..ops.pair_lookup import PairLookupParams
 from ..quant.params import QuantParams, dequantize, dtype_bounds
 from . import ort_arith
@@ -398,6 +401,45 @@ class _Converter:
                   ConcatParams(node.name, stored_axis, tuple(tables)),
                   _Tensor(shape, dtype, nhwc, qp))
 
+    def qlinear_softmax(self, node: _Node) -> None:
+        x = self.tensor(node, 0)
+        if x.dtype not in ("int8", "uint8"):
+            raise node.fail(f"input must be int8/uint8, got {x.dtype}")
+        sx, _, _ = self.scale_zp(node, 1, "x", x.dtype)
+        sy, zy, _ = self.scale_zp(node, 3, "y", x.dtype)
+        opset = int(node.attrs.get("opset", 13))
+        rank = len(x.shape)
+        axis = int(node.attrs.get("axis", 1 if opset < 13 else -1)) % rank
+        length = math.prod(x.shape[axis:]) if opset < 13 else x.shape[axis]
+        params = FloatSoftmaxParams(node.name, x.dtype, ort_arith.softmax_exp_table(sx, length),
+                                    float(np.floor(f32(1.0) / f32(sy))), zy)
+        qp = QuantParams(np.array([sy], f32), np.array([zy]), x.dtype)
+        src, out = self.view(node.inputs[0], False), node.outputs[0]
+        if opset < 13 and axis != rank - 1:
+            rows = f"{out}/rows"
+            self.emit("reshape", f"{rows}/reshape", [src], rows,
+                      {"shape": [math.prod(x.shape[:axis]), length]},
+                      _Tensor((math.prod(x.shape[:axis]), length), x.dtype))
+            inner = f"{out}/softmax"
+            self.emit("softmax_float", node.name, [rows], inner, params,
+                      _Tensor((math.prod(x.shape[:axis]), length), x.dtype, False, qp))
+            self.emit("reshape", f"{inner}/reshape", [inner], out, {"shape": list(x.shape)},
+                      _Tensor(x.shape, x.dtype, False, qp))
+        elif axis != rank - 1:
+            perm = list(range(rank))
+            perm[axis], perm[-1] = rank - 1, axis
+            swapped = tuple(x.shape[p] for p in perm)
+            moved, inner = f"{out}/moved", f"{out}/softmax"
+            self.emit("transpose", f"{moved}/transpose", [src], moved, {"perm": perm},
+                      _Tensor(swapped, x.dtype))
+            self.emit("softmax_float", node.name, [moved], inner, params,
+                      _Tensor(swapped, x.dtype, False, qp))
+            self.emit("transpose", f"{inner}/transpose", [inner], out, {"perm": perm},
+                      _Tensor(x.shape, x.dtype, False, qp))
+        else:
+            self.emit("softmax_float", node.name, [src], out, params,
+                      _Tensor(x.shape, x.dtype, False, qp))
+
     # Pooling ---------------------------------------------------------------------------------
 
     def qlinear_average_pool(self, node: _Node) -> None:
@@ -564,6 +606,7 @@ _HANDLERS: dict[str, Callable[[_Converter, _Node], None]] = {
     "QLinearLeakyRelu": lambda c, n: c.qlinear_table(
         n, ort_arith.leaky_relu(n.attrs.get("alpha", 0.01))),
     "QLinearConcat": _Converter.qlinear_concat,
+    "QLinearSoftmax": _Converter.qlinear_softmax,
     "QLinearAveragePool": _Converter.qlinear_average_pool,
     "QLinearGlobalAveragePool": _Converter.qlinear_global_average_pool,
     "MaxPool": _Converter.max_pool,

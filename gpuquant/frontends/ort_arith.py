@@ -143,3 +143,15 @@ def leaky_relu(alpha: float) -> Callable[[np.ndarray], np.ndarray]:
     """``x >= 0 ? x : alpha * x`` in float32."""
     a = f32(alpha)
     return lambda x: np.where(x >= 0, x, (x * a).astype(np.float32)).astype(np.float32)
+
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def softmax_exp_table(x_scale: float, length: int) -> np.ndarray:
+    """QLinearSoftmax's exponentials ``e[j] = float32(exp((j - 255 + bit_shift) * s_x))``,
+    ``bit_shift = max(0, log(float32(FLT_MAX / length)) - 5) / s_x``, in float64."""
+    s = float(f32(x_scale))
+    shift = max(0.0, float(np.log(np.float64(f32(FLT_MAX) / f32(length)))) - 5.0) / s
+    j = np.arange(256, dtype=np.float64)
+    return np.exp((j - 255.0 + shift) * s).astype(np.float32)

@@ -25,7 +25,7 @@ from ..quant.params import QuantParams
 BACKEND_OPS = (
     "gemm", "matmul", "conv2d", "max_pool2d", "avg_pool2d", "mean", "add", "mul", "concat",
     "lookup", "quantize", "dequantize", "transpose", "reshape", "pad", "pair_lookup",
-    "avg_pool2d_float", "softmax",
+    "avg_pool2d_float", "softmax", "softmax_float",
 )
 NODE_OPS = BACKEND_OPS + ("float",)
 

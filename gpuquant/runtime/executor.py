@@ -71,6 +71,7 @@ DISPATCH: dict[str, Callable[[Any, IntegerNode, list[Array]], list[Array]]] = {
     "pair_lookup": lambda b, n, a: [b.pair_lookup(a[0], a[1], n.params)],
     "avg_pool2d_float": lambda b, n, a: [b.avg_pool2d_float(a[0], n.params)],
     "softmax": lambda b, n, a: [b.softmax(a[0], n.params)],
+    "softmax_float": lambda b, n, a: [b.softmax_float(a[0], n.params)],
     "float": _float_node,
 }
 

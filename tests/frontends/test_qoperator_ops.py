@@ -314,3 +314,20 @@ def test_shape_ops(tmp_path, op, inputs, attrs, init):
     node = helper.make_node(op, inputs, ["y"], **attrs)
     path = build(tmp_path, node, {"x": x}, [const(n, v) for n, v in init], np.int8)
     assert_same(*run_both(path, {"x": x}))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+@pytest.mark.parametrize("shape, axis, opset", [((4, 10), -1, 13), ((2, 3, 5), 1, 13),
+                                                ((2, 3, 4), 1, 12), ((3, 300), 1, 13)])
+@pytest.mark.parametrize("x_scale", [0.004, 0.05, 0.7])
+def test_qlinear_softmax(tmp_path, dtype, shape, axis, opset, x_scale):
+    t = DTYPES[dtype]
+    x = random_codes(dtype, shape)
+    x.reshape(-1)[:8] = codes(dtype)[-1]  # rows with repeated maxima
+    zy = -128 if dtype == "int8" else 0
+    node = helper.make_node("QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS,
+                            axis=axis, opset=opset)
+    init = [scalar("xs", x_scale, np.float32), scalar("xz", zero_point(dtype), t),
+            scalar("ys", 1.0 / 256, np.float32), scalar("yz", zy, t)]
+    path = build(tmp_path, node, {"x": x}, init, t)
+    assert_same(*run_both(path, {"x": x}))

@@ -1,7 +1,8 @@
 """Kernels of the ops that reproduce other runtimes' arithmetic (int8 model importers).
 
-pair_lookup (ops/pair_lookup.py), avg_pool2d_float (ops/float_pool.py) and softmax
-(ops/softmax.py); ``ImportedOps`` gives them to NumpyBackend.
+pair_lookup (ops/pair_lookup.py), avg_pool2d_float (ops/float_pool.py), softmax
+(ops/softmax.py) and softmax_float (ops/float_softmax.py); ``ImportedOps`` gives them to
+NumpyBackend.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 
 from ...errors import ShapeError
 from ...ops.float_pool import FloatAvgPoolParams
+from ...ops.float_softmax import FloatSoftmaxParams
 from ...ops.pair_lookup import PairLookupParams
 from ...ops.softmax import ACCUMULATION_INTEGER_BITS, SCALED_DIFF_INTEGER_BITS, SoftmaxParams
 from ...quant.fixedpoint import rounding_divide_by_pot, saturating_rounding_doubling_high_mul
@@ -80,6 +82,19 @@ def softmax(x: np.ndarray, p: SoftmaxParams) -> np.ndarray:
     return np.where(inside, np.clip(unsaturated + lo, lo, hi), lo).astype(np_dtype)
 
 
+def softmax_float(x: np.ndarray, p: FloatSoftmaxParams) -> np.ndarray:
+    """ONNX Runtime's QLinearSoftmax over the last axis (ops/float_softmax.py)."""
+    check_input(p.name, "input", x, p.dtype)
+    codes = x.astype(np.int64)
+    exps = np.asarray(p.table, np.float32)[codes - codes.max(axis=-1, keepdims=True) + 255]
+    # cumsum adds left to right in float32, the runtime's order; the last entry is the sum.
+    total = np.cumsum(exps, axis=-1, dtype=np.float32)[..., -1:]
+    ratio = (exps * np.float32(p.inverse_scale)) / total
+    q = np.rint(ratio.astype(np.float64)) + p.zero_point
+    np_dtype, lo, hi = DTYPES[p.dtype]
+    return np.clip(q, lo, hi).astype(np_dtype)
+
+
 class ImportedOps:
     """NumpyBackend methods for the ops above (backends/base.py)."""
 
@@ -91,3 +106,6 @@ class ImportedOps:
 
     def softmax(self, x: np.ndarray, p: SoftmaxParams) -> np.ndarray:
         return softmax(x, p)
+
+    def softmax_float(self, x: np.ndarray, p: FloatSoftmaxParams) -> np.ndarray:
+        return softmax_float(x, p)
