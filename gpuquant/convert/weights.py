@@ -69,7 +69,8 @@ def quantize_layer(
         if not per_channel:
             raised = np.full(1, raised.max())
         new = QuantParams(raised.astype(np.float32), np.zeros(raised.size, np.int32), "int8",
-                          0 if per_channel else None)
+                          0 if per_channel else None, narrow_range=qp.narrow_range,
+                          num_bits=qp.num_bits)
         channels_raised = np.flatnonzero(low).tolist()
         warnings = (
             f"layer {layer!r}: weight scale of output channel(s) {channels_raised} raised from "
