@@ -192,9 +192,9 @@ def nudged_qparams(
     """The fake-quant grid as 8-bit quantization parameters: same scale, same real values.
 
     uint8 keeps the codes ``[quant_min, quant_max]`` and the zero point as they are; int8 moves
-    them by ``-2**(num_bits - 1)`` (``[-128, 127]`` for 8 bits, ``[-8, 7]`` for 4). A
+    them by ``-2**(num_bits - 1)`` (``[-128, 127]`` for 8 bits, ``[-8, 7]`` for 4); the
+    parameters' ``num_bits`` and ``narrow_range`` keep ``bounds`` equal to those codes. A
     ``min == max == 0`` channel gets scale 1 and the zero point of code ``quant_min``.
-    ``narrow_range`` carries over for 8 bits (int8 ``[-127, 127]``, uint8 ``[1, 255]``).
     """
     if dtype not in ("int8", "uint8"):
         raise QuantizationError(f"fake-quant containers are int8 or uint8, got {dtype!r}")
@@ -202,4 +202,4 @@ def nudged_qparams(
     offset = 2 ** (int(num_bits) - 1) if dtype == "int8" else 0
     if axis is None and n.scale.size != 1:
         raise QuantizationError(f"{n.scale.size} ranges given for per-tensor parameters")
-    return QuantParams(n.scale, n.zero_point - offset, dtype, axis, narrow_range and num_bits == 8)
+    return QuantParams(n.scale, n.zero_point - offset, dtype, axis, narrow_range, int(num_bits))

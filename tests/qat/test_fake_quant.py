@@ -159,7 +159,10 @@ def test_nudged_qparams_dequantize_to_the_same_grid(bits, dtype):
     np.testing.assert_allclose(dequantize(q, params), y, rtol=0, atol=1e-5)
     n = nudge(-3.1, 4.7, bits)
     offset = 2 ** (bits - 1) if dtype == "int8" else 0
-    assert q.min() >= n.quant_min - offset and q.max() <= n.quant_max - offset
+    assert params.bounds == (n.quant_min - offset, n.quant_max - offset)
+    # clamping to the bounds is the fake-quant saturation
+    np.testing.assert_allclose(
+        dequantize(quantize(x, params, "half_away_from_zero"), params), y, rtol=0, atol=1e-5)
 
 
 def _nudged_range(lo, hi, bits):
