@@ -124,7 +124,8 @@ class AbsHistogram:
     The first batch with a nonzero value sets ``width = max|x| / bins``; when a later batch
     holds a larger |x|, adjacent bins are merged in pairs (the width doubles) until it fits, so
     bin edges stay exact multiples of the first width and no count is spread by interpolation.
-    A value on a bin edge counts in the bin above it, and ``bins * width`` in the last bin.
+    A value on a bin edge counts in the bin above it, except the top edge ``bins * width``,
+    which counts in the last bin (and stays in the bins it merges into).
     Zeros seen before any nonzero value are kept aside and put in bin 0.
     """
 
@@ -156,7 +157,8 @@ class AbsHistogram:
 
 class _ClippedRange(Observer):
     """Observers that pick a clipping threshold t on |x|: the range is the observed
-    [min, max] clipped to [-t, t], i.e. ``[max(min, -t), min(max, t)]``."""
+    [min, max] clipped to [-t, t], i.e. ``hi = min(max, t)``, ``lo = min(max(min, -t), hi)``
+    (the last min for data all above t, e.g. a constant between two bin edges)."""
 
     def __init__(self, name: str, skip_nonfinite: bool, bins: int) -> None:
         super().__init__(name, skip_nonfinite)
@@ -180,7 +182,8 @@ class _ClippedRange(Observer):
         if self.hist.width == 0.0:
             return 0.0, 0.0
         t = self.threshold()
-        return max(self.min, -t), min(self.max, t)
+        hi = min(self.max, t)
+        return min(max(self.min, -t), hi), hi
 
 
 class PercentileObserver(_ClippedRange):

@@ -1,0 +1,106 @@
+"""calibrate(): ranges of every activation over batches, batching of arrays, progress, errors."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from gpuquant.calibrate import METHODS, calibrate
+from gpuquant.errors import CalibrationError
+from gpuquant.frontends.onnx_float import load_onnx
+from gpuquant.graph.ir import Graph, Node, TensorInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+MNIST = ROOT / "gpuquant" / "data" / "mnist_cnn.onnx"
+
+
+def tiny_graph():
+    """y = 2 * relu(x)."""
+    return Graph(
+        "tiny",
+        [Node("Relu", "relu", ["x"], ["r"]), Node("Mul", "double", ["r", "two"], ["y"])],
+        [TensorInfo("x", (None, 2))],
+        [TensorInfo("y", (None, 2))],
+        {"two": np.array(2.0, np.float32)},
+    )
+
+
+def batches():
+    return [{"x": np.array([[-1.0, 2.0]], np.float32)}, {"x": np.array([[3.0, -4.0]], np.float32)}]
+
+
+def test_minmax_ranges_of_every_activation():
+    ranges = calibrate(tiny_graph(), batches(), progress=False)
+    assert ranges == {"x": (-4.0, 3.0), "r": (0.0, 3.0), "y": (0.0, 6.0)}
+
+
+def test_selected_tensors_and_observer_options():
+    ranges = calibrate(tiny_graph(), batches(), method="moving_average", tensors=["y"],
+                       progress=False, averaging_constant=0.5)
+    # y per batch: [0, 4] then [6, 0] -> min 0, max 4 + 0.5 * (6 - 4) = 5
+    assert ranges == {"y": (0.0, 5.0)}
+
+
+def test_array_is_cut_into_batches():
+    x = np.array([[-1.0, 2.0], [3.0, -4.0], [0.5, 0.5]], np.float32)
+    ranges = calibrate(tiny_graph(), x, method="moving_average", batch_size=2, progress=False,
+                       averaging_constant=0.5)
+    # batches x[:2] (min -4, max 3) then x[2:] (0.5): min -4 + 0.5 * 4.5, max 3 - 0.5 * 2.5
+    assert ranges["x"] == (-1.75, 1.75)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_gives_ordered_finite_ranges(method):
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype(np.float32)
+    ranges = calibrate(tiny_graph(), x, method=method, batch_size=16, progress=False)
+    for lo, hi in ranges.values():
+        assert np.isfinite(lo) and np.isfinite(hi) and lo <= hi
+
+
+def test_mnist_ranges_match_onnxruntime_extremes():
+    images = np.load(ROOT / "gpuquant" / "data" / "mnist_calib.npz")["images"][:200]
+    x = ((images.astype(np.float32) / 255.0 - 0.1307) / 0.3081)[:, None]
+    ranges = calibrate(load_onnx(MNIST), x, batch_size=64, progress=False)
+    session = ort.InferenceSession(onnx.load(MNIST).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"input": x})[0]
+    assert ranges["input"] == (float(x.min()), float(x.max()))
+    np.testing.assert_allclose(ranges["logits"], (logits.min(), logits.max()), rtol=1e-5)
+    assert len(ranges) == 14  # the input and the 13 node outputs
+
+
+def test_wrong_input_name_names_the_input():
+    with pytest.raises(CalibrationError, match="'image'"):
+        calibrate(tiny_graph(), [{"image": np.zeros((1, 2), np.float32)}], progress=False)
+
+
+def test_wrong_input_shape_names_the_input():
+    with pytest.raises(CalibrationError, match="'x'.*\\(1, 3\\)"):
+        calibrate(tiny_graph(), [{"x": np.zeros((1, 3), np.float32)}], progress=False)
+
+
+def test_no_batches_and_unknown_tensor_raise():
+    with pytest.raises(CalibrationError, match="no calibration batches"):
+        calibrate(tiny_graph(), [], progress=False)
+    with pytest.raises(CalibrationError, match="'nope'"):
+        calibrate(tiny_graph(), batches(), tensors=["nope"], progress=False)
+
+
+def test_non_finite_calibration_input_names_the_tensor():
+    bad = [{"x": np.array([[1.0, np.nan]], np.float32)}]
+    with pytest.raises(CalibrationError, match="'x'.*1 of 2"):
+        calibrate(tiny_graph(), bad, progress=False)
+
+
+def test_progress_bar_on_stderr(capsys):
+    calibrate(tiny_graph(), batches(), progress=True)
+    assert "calibrating" in capsys.readouterr().err
+
+
+def test_progress_bar_without_tqdm(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    calibrate(tiny_graph(), batches(), progress=True)
+    assert "2/2" in capsys.readouterr().err
