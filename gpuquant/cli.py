@@ -84,8 +84,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         backend, reason = "none", str(exc)
     has_device, device = cupy_status()
     packages = {name: _package_version(dists) for name, dists in PACKAGES.items()}
-    rows = [("gpuquant", __version__), ("backend (auto)", f"{backend}: {reason}"),
-            ("CUDA device", device if has_device else f"none ({device})")]
+    rows = [("gpuquant", __version__), ("backend", backend), ("backend choice", reason),
+            ("CUDA device", device)]
     rows += [(name, version) for name, version in packages.items()]
     _say(format_table(["item", "value"], rows))
     _write_json(args.json, {

@@ -13,7 +13,7 @@ def test_info_json(tmp_path, capsys):
     assert doc["version"] and doc["backend"] in ("numpy", "cupy")
     assert set(doc["packages"]) >= {"numpy", "cupy", "onnx", "onnxruntime"}
     out = capsys.readouterr().out
-    assert "backend (auto)" in out and "onnxruntime" in out
+    assert "backend choice" in out and "onnxruntime" in out
 
 
 def test_quantize_summary_and_json(mnist_files, tmp_path, capsys):
