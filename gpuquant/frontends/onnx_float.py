@@ -2,20 +2,26 @@
 
 What ``load_onnx`` does, in order:
 
-1. parse and check the model (onnx.checker); a corrupt or truncated file is a ModelFormatError;
-2. infer every tensor's static shape with ``onnx.shape_inference`` (data propagation on), with
-   the first dimension of each graph input made symbolic, so the batch is None in
-   ``Graph.shapes`` and shape arithmetic on it is never frozen;
-3. sort the nodes topologically, checking that names are unique and every input is produced;
+1. parse the model; a missing, corrupt or truncated file is a ModelFormatError naming the path
+   and the parser's reason;
+2. sort the nodes topologically (stable: a sorted graph keeps its order), checking that node
+   names are unique (unnamed nodes become ``OpType_index``), each tensor has one producer and
+   every input is produced; then run onnx.checker;
+3. infer static shapes with ``onnx.shape_inference`` (data propagation on), the first dimension
+   of each graph input made symbolic so that the batch is None and is never frozen into
+   constants;
 4. normalise each node so consumers see one form (the attribute list in graph/float_ops.py):
-   Clip bounds, Reshape shape, ReduceMean/Squeeze/Unsqueeze axes, Pad pads, Slice bounds move
-   from constant inputs into attributes; Conv/pool ``auto_pad`` becomes explicit ``pads``;
-   defaults are written out; Dropout and Identity disappear (their consumers read the input);
+   Clip bounds, Reshape shape, ReduceMean/Squeeze/Unsqueeze axes, Pad pads and value, Slice
+   bounds move from constant inputs into attributes; Conv/pool ``auto_pad`` becomes explicit
+   ``pads``; defaults are written out; Dropout becomes Identity;
 5. fold constants: Constant nodes and nodes whose inputs are all constant become initializers,
-   Shape of a fully static tensor becomes a constant, and a Reshape whose target shape is
-   computed at run time (``x.view(x.size(0), -1)``) gets the constant target inferred for its
-   output, with -1 for its one dynamic dimension;
-6. drop nodes and initializers that no graph output depends on.
+   Shape of a fully static tensor becomes a constant; shape arithmetic over a dynamic batch
+   (``x.view(x.size(0), -1)`` as exported: Shape, Gather, Unsqueeze, Concat, ...) is tracked
+   with unknown entries, and a Reshape fed by it gets an equivalent constant target (0 copies
+   the batch, -1 infers the one other unknown);
+6. bypass Identity nodes and drop nodes and initializers no graph output depends on;
+7. record shapes in ``Graph.shapes``: the inferred ones, overridden by those seen running the
+   final graph on zeros with batch 1 and batch 2 (a dimension that changes is None).
 """
 
 from __future__ import annotations
@@ -51,8 +57,11 @@ def _parse(model: ModelSource) -> tuple[onnx.ModelProto, str]:
             data, where = model, "model bytes"
         else:
             where = os.fspath(model)
-            with open(where, "rb") as f:
-                data = f.read()
+            try:
+                with open(where, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise ModelFormatError(f"{where}: cannot read the model file ({exc})") from exc
         try:
             proto = onnx.load_model_from_string(data)
         except (DecodeError, RuntimeError, ValueError) as exc:
@@ -424,6 +433,14 @@ def _axes(node: Node, ctx: _Context, input_version: int, required: bool) -> Node
     return node
 
 
+def _squeeze(node: Node, ctx: _Context) -> Node:
+    return _axes(node, ctx, 13, required=False)
+
+
+def _unsqueeze(node: Node, ctx: _Context) -> Node:
+    return _axes(node, ctx, 13, required=True)
+
+
 def _reduce_mean(node: Node, ctx: _Context) -> Node:
     node.attrs["keepdims"] = int(node.attrs.get("keepdims", 1))
     node.attrs["noop_with_empty_axes"] = int(node.attrs.get("noop_with_empty_axes", 0))
@@ -516,8 +533,8 @@ _NORMALISE: dict[str, Callable[[Node, _Context], Node]] = {
     "Transpose": _transpose,
     "Identity": _as_is,
     "Dropout": _dropout,
-    "Squeeze": lambda node, ctx: _axes(node, ctx, 13, required=False),
-    "Unsqueeze": lambda node, ctx: _axes(node, ctx, 13, required=True),
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
     "Shape": _shape,
     "Gather": _axis_default(0),
     "Slice": _slice,
