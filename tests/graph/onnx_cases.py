@@ -13,17 +13,18 @@ from gpuquant.graph.executor import run_graph
 
 
 def make_model(nodes, inputs, outputs, initializers=None, opset=13, check=True):
-    """A checked ModelProto; ``inputs``/``outputs`` are (name, shape) pairs of float32 tensors
+    """A checked ModelProto; ``inputs``/``outputs`` are (name, shape[, elem_type]) of tensors,
+    float32 unless an ONNX elem_type is given
     (a None dimension is dynamic; a None shape is inferred), ``initializers`` maps names to arrays; ``check=False`` skips
     onnx.checker (for models it rejects on purpose)."""
-    def info(name, shape):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    def info(name, shape, elem_type=TensorProto.FLOAT):
+        return helper.make_tensor_value_info(name, elem_type, shape)
 
     graph = helper.make_graph(
         nodes,
         "case",
-        [info(n, s) for n, s in inputs],
-        [info(n, s) for n, s in outputs],
+        [info(*spec) for spec in inputs],
+        [info(*spec) for spec in outputs],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

@@ -249,3 +249,21 @@ def test_unsorted_nodes_are_sorted():
     )
     graph = load_onnx(model)
     assert [n.op_type for n in graph.nodes] == ["Mul", "Relu"]
+
+
+def test_shape_ops_at_run_time_with_dynamic_batch():
+    """Shape of a batch-dependent tensor cannot be folded: Shape, Gather, Slice, Cast run."""
+    int64 = TensorProto.INT64
+    model = make_model(
+        [node("Shape", ["x"], ["s"]), node("Gather", ["s", "i"], ["g"], axis=0),
+         node("Slice", ["s", "starts", "ends"], ["sl"]),
+         node("Cast", ["s"], ["c"], to=TensorProto.FLOAT), node("Relu", ["x"], ["y"])],
+        [("x", [None, 3, 4])],
+        [("g", [2], int64), ("sl", [2], int64), ("c", [3]), ("y", [None, 3, 4])],
+        {"i": np.array([0, -1], np.int64), "starts": np.array([0], np.int64),
+         "ends": np.array([2], np.int64)},
+    )
+    graph = load_onnx(model)
+    assert [n.op_type for n in graph.nodes] == ["Shape", "Gather", "Slice", "Cast", "Relu"]
+    got = assert_matches_onnxruntime(model, {"x": rand(5, 3, 4)})
+    assert got["g"].tolist() == [5, 4] and got["c"].tolist() == [5.0, 3.0, 4.0]
