@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuquant.calibrate.calibrator import calibrate
 from gpuquant.compare.datasets import MNIST_MODEL, load_mnist
 from gpuquant.compare.metrics import cosine_similarity, sqnr_db, top1_accuracy, top1_agreement
-from gpuquant.convert import convert
+from gpuquant.convert import quantize_model
 from gpuquant.frontends.onnx_float import load_onnx
 from gpuquant.graph.executor import run_graph_batched
 from gpuquant.integer.file import save
@@ -24,14 +23,14 @@ from gpuquant.runtime.session import InferenceSession
 BATCH = 500
 backend = sys.argv[1] if len(sys.argv) > 1 else "auto"
 
-graph = load_onnx(MNIST_MODEL)
 calib, test = load_mnist("calib"), load_mnist("test")
-ranges = calibrate(graph, calib.inputs, method="minmax", batch_size=BATCH)
-model = convert(graph, ranges, activation_dtype="int8", per_channel=True)
+model = quantize_model(MNIST_MODEL, calib.inputs, "minmax", activation_dtype="int8",
+                       per_channel=True, batch_size=BATCH)
 path = Path(tempfile.mkdtemp()) / "mnist_int8.gq"
 save(model, path)
 
 session = InferenceSession(str(path), backend=backend)
+graph = load_onnx(MNIST_MODEL)
 float_logits = run_graph_batched(graph, {"input": test.inputs}, BATCH)["logits"]
 int8_logits = np.concatenate([
     session.run(["logits"], {"input": test.inputs[i:i + BATCH]})[0]

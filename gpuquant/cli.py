@@ -136,22 +136,19 @@ def _load_model_and_data(args: argparse.Namespace, need_eval: bool):
     return graph, path, evaluation, _load_data(args.calib, graph, args.input_name, "calibration")
 
 
-def _quantize(graph, calib, args: argparse.Namespace, timings: dict[str, float]):
-    """Calibrate ``graph`` on the first ``--calib-limit`` samples of ``calib`` and convert it."""
-    from .calibrate.calibrator import calibrate
-    from .convert.converter import convert
+def _quantize(onnx_path: Path, calib, args: argparse.Namespace, timings: dict[str, float]):
+    """The integer model of ``onnx_path``, calibrated on the first ``--calib-limit`` samples of
+    ``calib`` (the model is read again by quantize_model so its metadata names the file)."""
+    from .convert.api import quantize_model
 
     calib = calib.head(args.calib_limit)
-    batches = [{calib.input_name: calib.inputs[s]} for s in calib.batches(args.batch_size)]
     start = time.perf_counter()
-    ranges = calibrate(graph, batches, method=args.method, progress=True)
-    timings["calibrate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    model = convert(
-        graph, ranges, activation_dtype=args.activation_dtype, per_channel=not args.per_tensor,
-        rounding=args.rounding, exclude=tuple(args.exclude),
+    model = quantize_model(
+        onnx_path, calib.inputs, args.method, activation_dtype=args.activation_dtype,
+        per_channel=not args.per_tensor, rounding=args.rounding, exclude=tuple(args.exclude),
+        batch_size=args.batch_size, progress=True,
     )
-    timings["convert"] = time.perf_counter() - start
+    timings["quantize"] = time.perf_counter() - start
     return model, calib
 
 
@@ -180,7 +177,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     graph, onnx_path, _, calib = _load_model_and_data(args, need_eval=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, calib = _quantize(graph, calib, args, timings)
+        model, calib = _quantize(onnx_path, calib, args, timings)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     save(model, out)
@@ -209,8 +206,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         for message in messages:
             _say(f"  {message}")
     _say()
-    _say(f"calibrate {timings['calibrate']:.2f} s, convert {timings['convert']:.2f} s; "
-         f"integer model written to {out}")
+    _say(f"quantized in {timings['quantize']:.2f} s; integer model written to {out}")
     _write_json(args.json, {
         "model": str(onnx_path), "output": str(out), "ops": dict(ops),
         "float_nodes": model.metadata.get("float_nodes", []), "sizes": sizes,
@@ -329,7 +325,7 @@ def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     graph, onnx_path, evaluation, calib = _load_model_and_data(args, need_eval=True)
     evaluation = evaluation.head(args.limit)
     timings["load"] = time.perf_counter() - start
-    model, calib = _quantize(graph, calib, args, timings)
+    model, calib = _quantize(onnx_path, calib, args, timings)
     start = time.perf_counter()
     comparison = compare_models(graph, model, evaluation, backend=args.backend,
                                 batch_size=args.batch_size, layer_images=args.layer_images)
@@ -365,7 +361,7 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.model is not None and args.calib is None:
         parser.error("bench MODEL needs --calib CALIB.npz")
     graph, onnx_path, evaluation, calib = _load_model_and_data(args, need_eval=args.model is None)
-    model, calib_used = _quantize(graph, calib, args, {})
+    model, calib_used = _quantize(onnx_path, calib, args, {})
     source = evaluation if evaluation is not None else calib
     reps = -(-args.batch // len(source))
     batch = np.concatenate([source.inputs] * reps)[:args.batch]
