@@ -618,6 +618,17 @@ _HANDLERS: dict[str, Callable[[_Converter, _Node], None]] = {
     "Identity": _Converter.identity,
 }
 SUPPORTED_OPS = tuple(_HANDLERS)
+# Op types that only occur in QOperator models: one of them marks an .onnx file for this importer.
+QOPERATOR_OPS = frozenset({
+    "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm", "QLinearAdd",
+    "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat", "QLinearSoftmax",
+    "QLinearAveragePool", "QLinearGlobalAveragePool",
+})
+
+
+def is_qoperator_onnx(model: onnx.ModelProto) -> bool:
+    """True if some node of ``model`` is a QOperator op (``QOPERATOR_OPS``)."""
+    return any(node.op_type in QOPERATOR_OPS for node in model.graph.node)
 
 
 def _load(path: str | Path) -> onnx.ModelProto:

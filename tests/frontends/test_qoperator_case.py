@@ -56,6 +56,15 @@ def test_interface_and_metadata(model):
     }
 
 
+def test_is_qoperator_onnx():
+    import onnx
+
+    from gpuquant.frontends.onnx_qoperator import is_qoperator_onnx
+
+    assert is_qoperator_onnx(onnx.load(str(MODEL)))
+    assert not is_qoperator_onnx(onnx.load(str(CASES / "cnn_float.onnx")))
+
+
 def test_unsupported_op_names_node(tmp_path):
     import onnx
     from onnx import helper

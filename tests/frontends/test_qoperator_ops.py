@@ -161,6 +161,18 @@ def test_qlinear_conv_per_tensor_weights(tmp_path):
     _conv(tmp_path, "uint8", (1, 3, 6, 6), (5, 3, 3, 3), {}, ties=False, per_channel=False)
 
 
+def test_qlinear_conv_uint8_weights(tmp_path):
+    x = random_codes("uint8", (1, 4, 6, 6))
+    w = random_codes("uint8", (3, 4, 3, 3))
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
+                            pads=[1, 1, 1, 1])
+    init = [scalar("xs", 0.02, np.float32), scalar("xz", 128, np.uint8), const("w", w),
+            scalar("ws", 0.004, np.float32), scalar("wz", 125, np.uint8),
+            scalar("ys", 0.5, np.float32), scalar("yz", 120, np.uint8)]
+    path = build(tmp_path, node, {"x": x}, init, np.uint8)
+    assert_same(*run_both(path, {"x": x}))
+
+
 def test_conv_integer(tmp_path):
     x = random_codes("uint8", (1, 3, 7, 7))
     w = RNG.integers(-128, 128, (4, 3, 3, 3)).astype(np.int8)
