@@ -2,8 +2,8 @@
 
 ``HostModule`` is shaped like ``cupy.RawModule``: built from a ``.cu`` file and its
 ``name_expressions``; ``get_function(name)`` returns a callable ``(grid, block, args)`` whose
-``args`` are NumPy arrays (passed as device pointers) and NumPy scalars (passed by value), as
-CuPy's ``RawKernel`` takes them. Two builds:
+``args`` are NumPy arrays (passed as device pointers), NumPy scalars and one-element structured
+arrays (both passed by value, the latter as a C struct), as CuPy's ``RawKernel`` takes them. Two builds:
 
 - a shared library loaded with ctypes (fast, the default);
 - ``sanitize="thread"``: a ThreadSanitizer executable run in a subprocess per launch (ThreadSanitizer
@@ -140,6 +140,10 @@ def _dim3(v: int | Sequence[int]) -> tuple[int, int, int]:
     return tuple(int(x) for x in (*t, 1, 1, 1)[:3])  # type: ignore[return-value]
 
 
+def _by_value(a) -> bool:
+    return isinstance(a, np.generic) or a.dtype.names is not None
+
+
 class HostFunction:
     """One kernel; ``fn(grid, block, args)`` runs it to completion on host threads."""
 
@@ -152,7 +156,7 @@ class HostFunction:
         for a in args:
             if not isinstance(a, (np.ndarray, np.generic)):
                 raise TypeError(f"kernel arguments must be NumPy arrays or scalars, got {type(a)}")
-            if isinstance(a, np.ndarray) and not a.flags.c_contiguous:
+            if not _by_value(a) and not a.flags.c_contiguous:
                 raise ValueError("array arguments must be C-contiguous")
         if self.module.sanitize:
             self._run_subprocess(g, b, args)
@@ -163,7 +167,7 @@ class HostFunction:
         keep = []
         params = (ctypes.c_void_p * len(args))()
         for i, a in enumerate(args):
-            if isinstance(a, np.ndarray):
+            if not _by_value(a):
                 cell = ctypes.c_void_p(a.ctypes.data)
             else:
                 cell = ctypes.create_string_buffer(np.asarray(a).tobytes(), np.asarray(a).nbytes)
@@ -180,7 +184,7 @@ class HostFunction:
                 f.write(struct.pack("<7I", *g, *b, len(args)))
                 for a in args:
                     data = np.ascontiguousarray(a).tobytes()
-                    f.write(struct.pack("<BQ", isinstance(a, np.ndarray), len(data)))
+                    f.write(struct.pack("<BQ", not _by_value(a), len(data)))
                     f.write(data)
             env = dict(os.environ, TSAN_OPTIONS="halt_on_error=0 exitcode=0 report_signal_unsafe=0")
             result = subprocess.run(
@@ -193,6 +197,6 @@ class HostFunction:
             data = out.read_bytes()
         offset = 0
         for a in args:
-            if isinstance(a, np.ndarray):
+            if not _by_value(a):
                 a.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8, a.nbytes, offset)
                 offset += a.nbytes

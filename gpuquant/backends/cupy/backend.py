@@ -52,8 +52,9 @@ QUANTIZE_ROUNDING_CODES = {"half_to_even": 0, "half_away_from_zero": 1}
 i32 = np.int32
 
 
-def _struct(dtype: np.dtype, *values: int) -> np.void:
-    return np.array([tuple(int(v) for v in values)], dtype=dtype)[0]
+def _struct(dtype: np.dtype, *values: int) -> np.ndarray:
+    """A C struct kernel argument: a one-element structured host array (passed by value)."""
+    return np.array([tuple(int(v) for v in values)], dtype=dtype)
 
 
 def _blocks(n: int, tile: int) -> int:

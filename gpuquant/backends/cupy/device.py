@@ -6,12 +6,22 @@ attributes that runs the same sources on the CPU (tests/cuda/host_module.py).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
 
 from .kernels import OPTIONS, name_expressions
 from .sources import cuda_source_dir, read_source
+
+
+def _sources_digest() -> str:
+    """A hash of every source file, passed as a define: CuPy's compile cache keys on the options
+    and the .cu text only, so a changed header must change the options."""
+    h = hashlib.sha256()
+    for path in sorted(cuda_source_dir().glob("*.cu*")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 class CudaKernels:
@@ -22,6 +32,7 @@ class CudaKernels:
 
         self.xp = cupy
         self._modules: dict[tuple[int, str], Any] = {}
+        self._digest = _sources_digest()
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         self.device_name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         self.cc = 10 * int(props["major"]) + int(props["minor"])
@@ -36,7 +47,7 @@ class CudaKernels:
         if module is None:
             module = self.xp.RawModule(
                 code=read_source(file),
-                options=(*OPTIONS, f"-I{cuda_source_dir()}"),
+                options=(*OPTIONS, f"-I{cuda_source_dir()}", f"-DGQ_SOURCES={self._digest}"),
                 name_expressions=name_expressions(file, self.cc),
             )
             self._modules[key] = module
