@@ -201,7 +201,8 @@ class _Converter:
     def emit(self, op: str, name: str, inputs: list[str], outputs: list[str], params) -> None:
         self.nodes.append(IntegerNode(op, name, inputs, outputs, params))
 
-    def activation_input(self, op: _Operator, t: _Tensor) -> str:
+    def use(self, t: _Tensor) -> str:
+        """The name of ``t`` as a node input; a constant operand joins ``constants``."""
         if t.data is not None:
             self.constants[t.name] = t.data
         return t.name
@@ -268,7 +269,7 @@ class _Converter:
             op.name, weight, zw, int(x.qparams.zero_point[0]), x.dtype, bias, requant,
             stride, dilation, padding, groups,
         )
-        self.emit("conv2d", op.name, [self.activation_input(op, x)], [y.name], params)
+        self.emit("conv2d", op.name, [self.use(x)], [y.name], params)
 
     def fully_connected(self, op: _Operator) -> None:
         x, w = op.inputs[0], op.inputs[1]
@@ -291,7 +292,7 @@ class _Converter:
         rows = math.prod(x.shape) // k
         self.specs[flat] = TensorSpec(flat, (rows, k), x.dtype, None, x.qparams)
         self.specs[gemm_out] = TensorSpec(gemm_out, (rows, n), y.dtype, None, y.qparams)
-        self.emit("reshape", f"{op.name}/reshape_in", [self.activation_input(op, x)], [flat],
+        self.emit("reshape", f"{op.name}/reshape_in", [self.use(x)], [flat],
                   {"shape": [-1, k]})
         self.emit("gemm", op.name, [flat], [gemm_out], params)
         self.emit("reshape", f"{op.name}/reshape_out", [gemm_out], [y.name],
@@ -313,7 +314,7 @@ class _Converter:
         padding = resolve_padding(mode, x.shape[1:3], kernel, stride)
         lo, hi = _bounds(op, y, opts.FusedActivationFunction())
         params = PoolParams(op.name, kernel, stride, padding, x.dtype, lo, hi)
-        self.emit(kind, op.name, [self.activation_input(op, x)], [y.name], params)
+        self.emit(kind, op.name, [self.use(x)], [y.name], params)
 
     def mean(self, op: _Operator) -> None:
         x, axes_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
@@ -336,7 +337,7 @@ class _Converter:
                           y.dtype)
         keep = bool(opts.KeepDims()) if opts is not None else False
         params = MeanParams(op.name, (1, 2), keep, z_x, x.dtype, requant)
-        self.emit("mean", op.name, [self.activation_input(op, x)], [y.name], params)
+        self.emit("mean", op.name, [self.use(x)], [y.name], params)
 
     # Element-wise ---------------------------------------------------------------------------
 
@@ -355,7 +356,7 @@ class _Converter:
         requant = make_requant(twice_max / ((1 << ADD_LEFT_SHIFT) * s_y), y.qparams, "gemmlowp",
                                _bounds(op, y, act))
         params = AddParams(op.name, z_a, z_b, m_a, e_a, m_b, e_b, negate, ADD_LEFT_SHIFT, requant)
-        inputs = [self.activation_input(op, a), self.activation_input(op, b)]
+        inputs = [self.use(a), self.use(b)]
         self.emit("add", op.name, inputs, [y.name], params)
 
     def mul(self, op: _Operator) -> None:
@@ -368,7 +369,7 @@ class _Converter:
         opts = op.options(tflite.MulOptions)
         act = opts.FusedActivationFunction() if opts is not None else 0
         requant = make_requant(s_a * s_b / s_y, y.qparams, "gemmlowp", _bounds(op, y, act))
-        inputs = [self.activation_input(op, a), self.activation_input(op, b)]
+        inputs = [self.use(a), self.use(b)]
         self.emit("mul", op.name, inputs, [y.name], MulParams(op.name, z_a, z_b, requant))
 
     def table(self, op: _Operator, fn: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -386,7 +387,7 @@ class _Converter:
         np_dtype, lo, hi = DTYPES[y.dtype]
         table = np.clip(rounded + z_y, lo, hi).astype(np_dtype)
         params = LookupParams(op.name, x.dtype, table)
-        self.emit("lookup", op.name, [self.activation_input(op, x)], [y.name], params)
+        self.emit("lookup", op.name, [self.use(x)], [y.name], params)
 
     def softmax(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
@@ -400,14 +401,14 @@ class _Converter:
         opts = op.options(tflite.SoftmaxOptions)
         beta = opts.Beta() if opts is not None else 1.0
         params = tflite_softmax_params(op.name, s_x, beta, x.dtype, y.dtype)
-        self.emit("softmax", op.name, [self.activation_input(op, x)], [y.name], params)
+        self.emit("softmax", op.name, [self.use(x)], [y.name], params)
 
     def quantize(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
         _eight_bit(op, y, "output")
         if x.dtype == "float32":
             params = QuantizeParams(op.name, y.qparams, "half_away_from_zero")
-            self.emit("quantize", op.name, [self.activation_input(op, x)], [y.name], params)
+            self.emit("quantize", op.name, [self.use(x)], [y.name], params)
             return
         _eight_bit(op, x, "input")
         s_x, z_x = _per_tensor(op, x, "input")
@@ -419,18 +420,18 @@ class _Converter:
         np_dtype, lo, hi = DTYPES[y.dtype]
         table = np.clip(scaled.astype(np.int64) + z_y, lo, hi).astype(np_dtype)
         params = LookupParams(op.name, x.dtype, table)
-        self.emit("lookup", op.name, [self.activation_input(op, x)], [y.name], params)
+        self.emit("lookup", op.name, [self.use(x)], [y.name], params)
 
     def dequantize(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
         _eight_bit(op, x, "input")
-        self.emit("dequantize", op.name, [self.activation_input(op, x)], [y.name], x.qparams)
+        self.emit("dequantize", op.name, [self.use(x)], [y.name], x.qparams)
 
     # Layout ------------------------------------------------------------------------------------
 
     def reshape(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
-        self.emit("reshape", op.name, [self.activation_input(op, x)], [y.name],
+        self.emit("reshape", op.name, [self.use(x)], [y.name],
                   {"shape": list(y.shape)})
 
     def concat(self, op: _Operator) -> None:
@@ -453,7 +454,7 @@ class _Converter:
                 raise op.fail(f"int8 input {i} has scale/zero point ({s_x}, {z_x}) unlike the "
                               f"output ({s_y}, {z_y}); TFLite rejects this")
         params = ConcatParams(op.name, opts.Axis() % len(y.shape), tuple(tables))
-        inputs = [self.activation_input(op, x) for x in op.inputs]
+        inputs = [self.use(x) for x in op.inputs]
         self.emit("concat", op.name, inputs, [y.name], params)
 
     def pad(self, op: _Operator) -> None:
@@ -467,7 +468,7 @@ class _Converter:
                 raise op.fail("the pad value must be a constant")
             value = int(np.ravel(op.inputs[2].data)[0])
         pads = [[int(b), int(e)] for b, e in pads_t.data.reshape(-1, 2)]
-        self.emit("pad", op.name, [self.activation_input(op, x)], [y.name],
+        self.emit("pad", op.name, [self.use(x)], [y.name],
                   {"pads": pads, "value": value})
 
 

@@ -86,7 +86,8 @@ def write(path: Path, tensors: list[T], ops: list[Op], inputs: list[int], output
         buffers.append(tflite.BufferEnd(b))
         quant = None
         if t.scale is not None:
-            sv = _vector(b, tflite.QuantizationParametersStartScaleVector, t.scale, "PrependFloat32")
+            sv = _vector(b, tflite.QuantizationParametersStartScaleVector, t.scale,
+                         "PrependFloat32")
             zv = _vector(b, tflite.QuantizationParametersStartZeroPointVector, t.zero_point,
                          "PrependInt64")
             tflite.QuantizationParametersStart(b)
