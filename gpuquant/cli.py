@@ -112,9 +112,8 @@ def _load_data(path: str, graph, input_name: str | None, what: str):
     from .graph.executor import check_feeds
 
     info = _single_input(graph)
-    if input_name is not None and input_name != info.name:
-        raise ShapeError(f"--input-name {input_name!r} is not the model's input ({info.name!r})")
-    data = as_model_input(load_npz(_existing(path, f"{what} file"), info.name), info.dtype)
+    data = load_npz(_existing(path, f"{what} file"), info.name, key=input_name)
+    data = as_model_input(data, info.dtype)
     try:
         check_feeds(graph, {info.name: data.inputs})
     except ShapeError as exc:
@@ -431,8 +430,9 @@ def _positive(text: str) -> int:
 
 def _quant_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization")
-    g.add_argument("--input-name", help="model input the .npz arrays feed (default: the model's "
-                   "only input; an .npz holding one array besides 'labels' needs no name)")
+    g.add_argument("--input-name", metavar="NAME", help="array of the .npz files that feeds the "
+                   "model's input (default: the array named after that input, or the only "
+                   "array besides 'labels')")
     g.add_argument("--method", choices=METHODS, default="minmax", help="calibration method")
     g.add_argument("--activation-dtype", choices=("int8", "uint8"), default="int8")
     g.add_argument("--per-tensor", action="store_true",

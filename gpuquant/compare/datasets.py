@@ -89,29 +89,30 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(f"cannot read {str(path)!r} as an .npz archive: {exc}") from exc
 
 
-def _pick_input(arrays: dict[str, np.ndarray], input_name: str, where: str) -> np.ndarray:
-    if input_name in arrays:
-        return arrays[input_name]
-    others = [key for key in arrays if key != LABELS_KEY]
-    if len(others) == 1:
+def _pick_input(arrays: dict[str, np.ndarray], key: str, explicit: bool, where: str) -> np.ndarray:
+    if key in arrays:
+        return arrays[key]
+    others = [k for k in arrays if k != LABELS_KEY]
+    if len(others) == 1 and not explicit:
         return arrays[others[0]]
     raise DataError(
-        f"{where} has no array named {input_name!r} (its arrays: {sorted(arrays)}); "
+        f"{where} has no array named {key!r} (its arrays: {sorted(arrays)}); "
         f"name the array after the model input or pass --input-name"
     )
 
 
-def load_npz(path: str | Path, input_name: str) -> Dataset:
+def load_npz(path: str | Path, input_name: str, key: str | None = None) -> Dataset:
     """Samples for model input ``input_name`` from an .npz file, with its ``labels`` if present.
 
-    The input array is the one named ``input_name``, else the only array besides ``labels``.
+    The input array is the one named ``key`` if given, else the one named ``input_name``, else
+    the only array besides ``labels``.
     Raises DataError for a missing or unreadable file, a missing array, an empty or non-numeric
     input array, non-finite values, or labels that are not one integer per sample.
     """
     path = Path(path)
     arrays = read_npz(path)
     where = f"data file {str(path)!r}"
-    inputs = _pick_input(arrays, input_name, where)
+    inputs = _pick_input(arrays, key or input_name, key is not None, where)
     if inputs.dtype.kind not in "biuf" or inputs.ndim == 0 or inputs.shape[0] == 0:
         raise DataError(
             f"{where}: input array must hold numbers with at least one sample along axis 0, "

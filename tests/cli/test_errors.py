@@ -9,7 +9,8 @@ from gpuquant.cli import main
 def _fails(argv, capsys, *fragments):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("gpuquant: error: ") and "Traceback" not in err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]  # after any progress bar
+    assert last.startswith("gpuquant: error: ") and "Traceback" not in err
     for fragment in fragments:
         assert fragment in err
     return err
@@ -54,9 +55,10 @@ def test_wrong_input_shape(mnist_files, tmp_path, capsys):
             "--calib", mnist_files["calib"], "--calib-limit", "20"], capsys, "input", "(4, 784)")
 
 
-def test_wrong_input_name_option(mnist_files, tmp_path, capsys):
+def test_input_name_not_in_the_file(mnist_files, tmp_path, capsys):
     _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
-            "--input-name", "image", "-o", str(tmp_path / "o.gq")], capsys, "'image'", "'input'")
+            "--input-name", "image", "-o", str(tmp_path / "o.gq")], capsys,
+           "no array named 'image'", "['input']")
 
 
 def test_model_without_data_is_a_usage_error(mnist_files, capsys):
@@ -64,3 +66,32 @@ def test_model_without_data_is_a_usage_error(mnist_files, capsys):
         main(["compare", mnist_files["model"]])
     assert exc.value.code == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+def test_run_input_of_the_wrong_shape(mnist_gq, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", input=np.zeros((2, 784), np.float32))
+    _fails(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"),
+            "-o", str(tmp_path / "y.npz")], capsys, "input", "784")
+
+
+def test_run_input_file_without_the_model_input(mnist_gq, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", a=np.zeros((2, 1, 28, 28), np.float32),
+             b=np.zeros((2, 1, 28, 28), np.float32))
+    _fails(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"),
+            "-o", str(tmp_path / "y.npz")], capsys, "lacks model input(s) ['input']")
+
+
+@pytest.mark.parametrize("values, fragment", [
+    (np.full((3, 1, 28, 28), np.nan, np.float32), "NaN or infinite"),
+    (np.zeros((0, 1, 28, 28), np.float32), "at least one sample"),
+])
+def test_unusable_calibration_data(mnist_files, tmp_path, capsys, values, fragment):
+    np.savez(tmp_path / "c.npz", input=values)
+    _fails(["quantize", mnist_files["model"], "--calib", str(tmp_path / "c.npz"),
+            "-o", str(tmp_path / "o.gq")], capsys, fragment)
+
+
+def test_raw_uint8_pixels_are_a_dtype_error(mnist_files, tmp_path, capsys):
+    np.savez(tmp_path / "c.npz", input=np.zeros((3, 1, 28, 28), np.uint8))
+    _fails(["quantize", mnist_files["model"], "--calib", str(tmp_path / "c.npz"),
+            "-o", str(tmp_path / "o.gq")], capsys, "expected dtype float32, got uint8")

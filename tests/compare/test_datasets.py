@@ -40,6 +40,9 @@ def test_load_npz_by_name_or_single_array(tmp_path):
     assert data.labels.tolist() == [0, 1, 2] and data.inputs.shape == (3, 2)
     np.savez(tmp_path / "single.npz", anything=x)
     assert load_npz(tmp_path / "single.npz", "input").labels is None
+    assert load_npz(tmp_path / "named.npz", "input", key="other").input_name == "input"
+    with pytest.raises(DataError, match="no array named 'pixels'"):
+        load_npz(tmp_path / "single.npz", "input", key="pixels")
 
 
 def test_float64_cast_to_float32_but_integers_kept(tmp_path):

@@ -131,3 +131,29 @@ def test_runtime_clip_bound_is_unsupported():
     )
     with pytest.raises(UnsupportedOpError, match="'clamp'.*min bound"):
         load_onnx(model)
+
+
+def test_external_tensor_data_next_to_the_file(tmp_path):
+    model = onnx.load(MNIST)
+    path = tmp_path / "external.onnx"
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    graph = load_onnx(path)
+    reference = load_onnx(MNIST)
+    for name, value in reference.initializers.items():
+        np.testing.assert_array_equal(graph.initializers[name], value)
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(ModelFormatError, match="external"):
+        load_onnx(path)
+
+
+def test_missing_file_is_a_model_format_error(tmp_path):
+    with pytest.raises(ModelFormatError, match="nothing.onnx"):
+        load_onnx(tmp_path / "nothing.onnx")
+
+
+def test_opset11_softmax_over_flattened_axes_is_unsupported():
+    model = make_model([helper.make_node("Softmax", ["x"], ["y"], axis=1, name="sm")],
+                       [("x", [None, 3, 4])], [("y", None)], opset=11)
+    with pytest.raises(UnsupportedOpError, match="'sm'.*last axis"):
+        load_onnx(model)
