@@ -7,7 +7,8 @@ the arithmetic of TFLite's reference kernels (``rounding="reference"``):
 - CONV_2D, DEPTHWISE_CONV_2D: per-channel multiplier ``double(s_x) * double(s_w[c]) /
   double(s_y)`` (PopulateConvolutionQuantizationParams; uint8 per-tensor models:
   ``double(float32(s_x * s_w)) / double(s_y)``), gemmlowp two-step rounding;
-- FULLY_CONNECTED: the same multipliers, rounded once, half away from zero ("single");
+- FULLY_CONNECTED: the same per-channel multipliers (per-tensor weights:
+  ``double(float32(s_x * s_w)) / double(s_y)``), rounded once, half away from zero ("single");
 - AVERAGE_POOL_2D: integer mean of raw codes, half away from zero; MAX_POOL_2D;
 - ADD/SUB (left shift 20, three multipliers), MUL, MEAN over H and W, QUANTIZE between 8-bit
   types: gemmlowp rounding; SOFTMAX: the fixed-point reference softmax (ops/softmax.py);
@@ -209,17 +210,20 @@ class _Converter:
 
     # Convolutions and fully connected ------------------------------------------------------
 
-    def _multipliers(self, x: _Tensor, w: _Tensor, y: _Tensor, channels: int) -> list[float]:
+    def _multipliers(self, x: _Tensor, w: _Tensor, y: _Tensor, channels: int,
+                     float_product: bool) -> list[float]:
         s_x, s_y = float(x.qparams.scale[0]), float(y.qparams.scale[0])
         s_w = np.broadcast_to(w.qparams.scale, (channels,))
         if self.rounding == "xnnpack":
             return [float(np.float32(np.float32(s_x) * s) / np.float32(s_y)) for s in s_w]
-        if x.dtype == "uint8" and not w.qparams.per_axis:
+        if float_product and not w.qparams.per_axis:
+            # GetQuantizedConvolutionMultipler: double(float32(s_x * s_w)) / double(s_y).
             return [float(np.float32(np.float32(s_x) * s_w[0])) / s_y] * channels
         return [s_x * float(s) / s_y for s in s_w]
 
     def _requant(self, op: _Operator, x, w, y, channels: int, act: int, default: str) -> Requant:
-        reals = self._multipliers(x, w, y, channels)
+        float_product = op.opname == "FULLY_CONNECTED" or x.dtype == "uint8"
+        reals = self._multipliers(x, w, y, channels, float_product)
         rounding = "float32_half_even" if self.rounding == "xnnpack" else default
         return make_requant(np.array(reals), y.qparams, rounding, _bounds(op, y, act))
 
