@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper
 
 from ..errors import GpuquantError, ModelFormatError, UnsupportedOpError
 from ..graph.executor import run_graph, run_node
@@ -66,6 +66,12 @@ def _parse(model: ModelSource) -> tuple[onnx.ModelProto, str]:
             proto = onnx.load_model_from_string(data)
         except (DecodeError, RuntimeError, ValueError) as exc:
             raise ModelFormatError(f"{where}: not a valid ONNX file ({exc})") from exc
+        external = any(external_data_helper.uses_external_data(t) for t in proto.graph.initializer)
+        if external and not isinstance(model, bytes):
+            try:
+                external_data_helper.load_external_data_for_model(proto, os.path.dirname(where))
+            except (OSError, ValueError, onnx.checker.ValidationError) as exc:
+                raise ModelFormatError(f"{where}: cannot read external tensor data ({exc})") from exc
     return proto, where
 
 
