@@ -228,8 +228,9 @@ def batch_normalization(attrs: Attrs, x: np.ndarray, scale: np.ndarray, bias: np
 
 def flatten(attrs: Attrs, x: np.ndarray) -> np.ndarray:
     """2-D ``(prod(shape[:axis]), prod(shape[axis:]))`` in C order."""
-    axis = attrs.get("axis", 1) % (x.ndim + 1) if x.ndim else 0
-    return x.reshape(int(np.prod(x.shape[:axis])), -1)
+    axis = attrs.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
+    return x.reshape(int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:])))
 
 
 def reshape(attrs: Attrs, x: np.ndarray) -> np.ndarray:

@@ -267,3 +267,10 @@ def test_shape_ops_at_run_time_with_dynamic_batch():
     assert [n.op_type for n in graph.nodes] == ["Shape", "Gather", "Slice", "Cast", "Relu"]
     got = assert_matches_onnxruntime(model, {"x": rand(5, 3, 4)})
     assert got["g"].tolist() == [5, 4] and got["c"].tolist() == [5.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("axis", [0, -1, -3, 4])
+def test_flatten_axes(axis):
+    model = make_model([node("Flatten", ["x"], ["y"], axis=axis)], [("x", [2, 3, 4, 5])],
+                       [("y", None)])
+    assert_matches_onnxruntime(model, {"x": rand(2, 3, 4, 5)})
