@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("cupy_backends.cuda.libs.nvrtc", reason="CuPy's NVRTC bindings not installed")
 
 from gpuquant.backends.cupy.compile import compile_all  # noqa: E402
-from gpuquant.backends.cupy.kernels import KERNEL_FILES, OPTIONS, name_expressions  # noqa: E402
+from gpuquant.backends.cupy.kernels import KERNEL_FILES, OPTIONS, gemm_name  # noqa: E402
 from gpuquant.backends.cupy.sources import cuda_source_dir, read_source  # noqa: E402
 
 ARCHS = ["sm_75", "sm_80", "sm_86", "sm_89", "sm_90"]
@@ -24,21 +24,22 @@ def test_all_kernels_compile(arch):
     assert not failed
 
 
-def _ptx(file: str, cc: int) -> str:
+def _ptx(file: str, cc: int, names: list[str]) -> str:
     from cupy_backends.cuda.libs import nvrtc
 
     prog = nvrtc.createProgram(read_source(file), file, [], [])
     try:
-        for name in name_expressions(file, cc):
+        for name in names:
             nvrtc.addNameExpression(prog, name)
         nvrtc.compileProgram(prog, [*OPTIONS, f"-arch=compute_{cc}", f"-I{cuda_source_dir()}"])
-        return nvrtc.getPTX(prog).decode() if isinstance(nvrtc.getPTX(prog), bytes) \
-            else nvrtc.getPTX(prog)
+        ptx = nvrtc.getPTX(prog)
+        return ptx.decode() if isinstance(ptx, bytes) else ptx
     finally:
         nvrtc.destroyProgram(prog)
 
 
 def test_tensor_core_path_emits_mma_only_from_sm80():
-    assert MMA in _ptx("gemm.cu", 80)
-    assert MMA not in _ptx("gemm.cu", 75)
-    assert "dp4a.s32.s32" in _ptx("gemm.cu", 75)
+    assert MMA in _ptx("gemm.cu", 80, [gemm_name(False, 0, True)])
+    dp4a = _ptx("gemm.cu", 75, [gemm_name(False, 0, False)])
+    assert MMA not in dp4a
+    assert "dp4a.s32.s32" in dp4a
