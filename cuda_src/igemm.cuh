@@ -79,10 +79,12 @@ __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u3
   const int wr = 32 * (warp >> 1);
   const int wc = 32 * (warp & 1);
   int acc[32];
+#pragma unroll
   for (int i = 0; i < 32; ++i) acc[i] = 0;
   int rowsum = 0;
 
   for (int kt = 0; kt < Kw; kt += GQ_BKW) {
+#pragma unroll
     for (int r = 0; r < 4; ++r) {
       const int e = tid + GQ_GEMM_THREADS * r;
       const int row = e >> 3;
@@ -98,9 +100,11 @@ __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u3
     if constexpr (MMA) {
       const int g = lane >> 2;
       const int t = lane & 3;
+#pragma unroll
       for (int mi = 0; mi < 2; ++mi) {
         const int ra = wr + 16 * mi + g;
         const gq_u32 a[4] = {As[ra][t], As[ra + 8][t], As[ra][4 + t], As[ra + 8][4 + t]};
+#pragma unroll
         for (int nj = 0; nj < 4; ++nj) {
           const int cb = wc + 8 * nj + g;
           const gq_u32 b[2] = {Bs[cb][t], Bs[cb][4 + t]};
@@ -109,16 +113,21 @@ __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u3
         }
       }
     } else {
+#pragma unroll
       for (int kw = 0; kw < GQ_BKW; ++kw) {
         int b[4];
+#pragma unroll
         for (int j = 0; j < 4; ++j) b[j] = (int)Bs[tx + 16 * j][kw];
+#pragma unroll
         for (int i = 0; i < 8; ++i) {
           const int a = (int)As[ty + 8 * i][kw];
+#pragma unroll
           for (int j = 0; j < 4; ++j) acc[4 * i + j] = __dp4a(a, b[j], acc[4 * i + j]);
         }
       }
     }
     if (tid < GQ_BM) {
+#pragma unroll
       for (int kw = 0; kw < GQ_BKW; ++kw) rowsum = __dp4a((int)As[tid][kw], 0x01010101, rowsum);
     }
     __syncthreads();
@@ -127,6 +136,7 @@ __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u3
   if (tid < GQ_BM) rowsums[tid] = rowsum;
   __syncthreads();
 
+#pragma unroll
   for (int e = 0; e < 32; ++e) {
     int row, col;
     if constexpr (MMA) {
