@@ -20,8 +20,9 @@ What ``load_onnx`` does, in order:
    with unknown entries, and a Reshape fed by it gets an equivalent constant target (0 copies
    the batch, -1 infers the one other unknown);
 6. bypass Identity nodes and drop nodes and initializers no graph output depends on;
-7. record shapes in ``Graph.shapes``: the inferred ones, overridden by those seen running the
-   final graph on zeros with batch 1 and batch 2 (a dimension that changes is None).
+7. record shapes in ``Graph.shapes``: ONNX's inferred ones, and where ONNX gave up (after a
+   computed Reshape target) the shapes seen running each node on zeros with unknown dimensions
+   1, then 2 (a dimension that changes is None).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from google.protobuf.message import DecodeError
 from onnx import external_data_helper, helper, numpy_helper
 
 from ..errors import GpuquantError, ModelFormatError, UnsupportedOpError
-from ..graph.executor import run_graph, run_node
+from ..graph.executor import run_node
 from ..graph.float_ops import REGISTRY
 from ..graph.ir import Graph, Node, TensorInfo
 
@@ -105,8 +106,10 @@ def _np_dtype(elem_type: int) -> str:
     return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
 
 
-def _infer_shapes(proto: onnx.ModelProto, initializer_names: set[str]) -> dict[str, tuple]:
-    """Static shapes of all tensors, the first dimension of graph inputs made symbolic."""
+def _infer_shapes(proto: onnx.ModelProto,
+                  initializer_names: set[str]) -> tuple[dict[str, tuple], dict[str, str]]:
+    """Static shapes and dtypes of the tensors ONNX can infer, the first dimension of graph
+    inputs made symbolic."""
     model = onnx.ModelProto()
     model.CopyFrom(proto)
     for vi in model.graph.input:
@@ -121,17 +124,20 @@ def _infer_shapes(proto: onnx.ModelProto, initializer_names: set[str]) -> dict[s
     except (onnx.shape_inference.InferenceError, RuntimeError) as exc:
         raise ModelFormatError(f"ONNX shape inference failed: {exc}") from exc
     shapes: dict[str, tuple] = {}
+    dtypes: dict[str, str] = {}
     g = inferred.graph
     for vi in list(g.output) + list(g.input) + list(g.value_info):
         dims = _dims(vi.type)
         if dims is not None and vi.name not in initializer_names:
             shapes[vi.name] = dims
+            if vi.type.tensor_type.elem_type:
+                dtypes[vi.name] = _np_dtype(vi.type.tensor_type.elem_type)
     for vi in g.output:
         # A declared output shape may pin the batch; the inferred one is symbolic.
         dims = shapes.get(vi.name)
         if dims:
             shapes[vi.name] = (None,) + dims[1:]
-    return shapes
+    return shapes, dtypes
 
 
 def _attr_value(attr: onnx.AttributeProto) -> Any:
@@ -214,6 +220,7 @@ class _Context:
     opset: int
     constants: dict[str, np.ndarray]
     shapes: dict[str, tuple]
+    dtypes: dict[str, str]
     consumed: set[str] = field(default_factory=set)
     partial: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -545,6 +552,7 @@ _NORMALISE: dict[str, Callable[[Node, _Context], Node]] = {
     "Gather": _axis_default(0),
     "Slice": _slice,
     "Cast": _cast,
+    "ConstantOfShape": _as_is,
 }
 
 
@@ -619,29 +627,39 @@ def _partial_value(node: Node, ctx: _Context) -> np.ndarray | None:
     return None
 
 
-def _probed_shapes(graph: Graph) -> dict[str, tuple]:
-    """Shapes of every tensor from two runs on zeros, batch 1 and batch 2: a dimension that
-    differs between them depends on the batch and is None. Empty when an input has a dynamic
-    non-batch dimension or a node cannot run."""
-    feeds = []
-    for batch in (1, 2):
-        feed = {}
-        for t in graph.inputs:
-            if not t.shape or any(d is None for d in t.shape[1:]):
-                return {}
-            feed[t.name] = np.zeros((batch,) + tuple(t.shape[1:]), dtype=t.dtype)
-        feeds.append(feed)
-    try:
-        with np.errstate(all="ignore"):
-            runs = [run_graph(graph, feed, keep=True) for feed in feeds]
-    except (GpuquantError, ValueError, TypeError, IndexError):
-        return {}
-    shapes = {}
-    for name, one in runs[0].items():
-        two = runs[1][name].shape
-        if len(one.shape) == len(two):
-            shapes[name] = tuple(a if a == b else None for a, b in zip(one.shape, two))
-    return shapes
+def _fill_shapes(node: Node, ctx: _Context) -> None:
+    """Shapes ONNX could not infer (e.g. after a run-time Reshape target or Pad amounts), i.e.
+    a missing shape or unknown dimensions after the first, for a kept node's output: run the node on its constants and on zeros with every unknown dimension 1, then 2;
+    a dimension that differs between the two runs is None. Left unknown when an input shape is
+    unknown or the node does not run on such inputs."""
+    out = node.outputs[0]
+    known = ctx.shapes.get(out)
+    if known is not None and all(d is not None for d in known[1:]):
+        return
+    if node.op_type not in REGISTRY or node.op_type == "ConstantOfShape":
+        return
+    runs = []
+    for fill in (1, 2):
+        args = []
+        for name in node.inputs:
+            if name == "":
+                args.append(None)
+            elif name in ctx.constants:
+                args.append(ctx.constants[name])
+            elif name in ctx.shapes:
+                dims = [fill if d is None else d for d in ctx.shapes[name]]
+                args.append(np.zeros(dims, dtype=ctx.dtypes.get(name, "float32")))
+            else:
+                return
+        try:
+            with np.errstate(all="ignore"):
+                runs.append(np.asarray(run_node(node, args)))
+        except GpuquantError:
+            return
+    one, two = runs
+    if one.ndim == two.ndim:
+        ctx.shapes[out] = tuple(a if a == b else None for a, b in zip(one.shape, two.shape))
+        ctx.dtypes[out] = one.dtype.name
 
 
 def _bypass_identities(nodes: list[Node], graph_outputs: set[str]) -> list[Node]:
@@ -696,10 +714,10 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
         proto, g = ordered, ordered.graph
         names = [names[i] for i in order]
     _check(proto, where)
-    shapes = _infer_shapes(proto, set(constants))
+    shapes, dtypes = _infer_shapes(proto, set(constants))
     nodes = [_node(p, name) for p, name in zip(g.node, names)]
     output_names = {vi.name for vi in g.output}
-    ctx = _Context(opset, constants, shapes)
+    ctx = _Context(opset, constants, shapes, dtypes)
     ctx.consumed = {i for n in nodes for i in n.inputs} | output_names
     kept: list[Node] = []
     for node in nodes:
@@ -719,6 +737,7 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
         value = _fold(node, ctx)
         if value is None:
             kept.append(node)
+            _fill_shapes(node, ctx)
             partial = _partial_value(node, ctx)
             if partial is not None:
                 ctx.partial[node.outputs[0]] = partial
@@ -744,5 +763,4 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
     )
     live = {t.name for t in inputs} | {o for n in kept for o in n.outputs}
     graph.shapes = {k: v for k, v in shapes.items() if k in live}
-    graph.shapes.update(_probed_shapes(graph))
     return graph

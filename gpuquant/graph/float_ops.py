@@ -12,7 +12,7 @@ input) and returns the node's one output. Attributes are in the form the fronten
   ReduceMean: ``axes`` (None = all), ``keepdims``, ``noop_with_empty_axes``; Squeeze/Unsqueeze:
   ``axes``; Pad: ``pads`` (2*rank ints, ONNX order), ``mode``, ``value``; Slice: ``starts``,
   ``ends``, ``axes``, ``steps``; Cast: ``to`` (NumPy dtype name); Softmax: ``axis`` (opset-13
-  meaning: one axis).
+  meaning: one axis); ConstantOfShape: ``value`` (a one-element array).
 
 ``REGISTRY`` maps ONNX op types to these functions.
 """
@@ -314,6 +314,12 @@ def cast(attrs: Attrs, x: np.ndarray) -> np.ndarray:
     return x.astype(np.dtype(attrs["to"]))
 
 
+def constant_of_shape(attrs: Attrs, shape: np.ndarray) -> np.ndarray:
+    """A tensor of shape ``shape`` filled with the one-element ``value`` (default float32 0)."""
+    value = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
+    return np.full(tuple(int(d) for d in shape), value[0], dtype=value.dtype)
+
+
 REGISTRY: dict[str, Callable[..., np.ndarray]] = {
     "Conv": conv,
     "Gemm": gemm,
@@ -345,4 +351,5 @@ REGISTRY: dict[str, Callable[..., np.ndarray]] = {
     "Gather": gather,
     "Slice": slice_,
     "Cast": cast,
+    "ConstantOfShape": constant_of_shape,
 }
