@@ -46,6 +46,7 @@ from ..ops import (
     Requant,
 )
 from ..ops.float_pool import FloatAvgPoolParams
+from ..ops.float_softmax import FloatSoftmaxParams
 from ..ops.pair_lookup import PairLookupParams
 from ..ops.softmax import SoftmaxParams
 from ..quant.params import QuantParams
@@ -63,7 +64,8 @@ ARRAY_DTYPES = ("int8", "uint8", "int16", "int32", "int64", "float16", "float32"
 
 REGISTRY: dict[str, type] = {
     cls.__name__: cls
-    for cls in (AddParams, ConcatParams, Conv2DParams, FloatAvgPoolParams, GemmParams,
+    for cls in (AddParams, ConcatParams, Conv2DParams, FloatAvgPoolParams, FloatSoftmaxParams,
+                GemmParams,
                 LookupParams, MatMulParams, MeanParams, MulParams, PairLookupParams, PoolParams,
                 QuantizeParams, Requant, SoftmaxParams, QuantParams, Node)
 }
@@ -73,7 +75,8 @@ PARAMS_TYPE = {
     "max_pool2d": PoolParams, "avg_pool2d": PoolParams, "mean": MeanParams, "add": AddParams,
     "mul": MulParams, "concat": ConcatParams, "lookup": LookupParams,
     "quantize": QuantizeParams, "dequantize": QuantParams, "pair_lookup": PairLookupParams,
-    "avg_pool2d_float": FloatAvgPoolParams, "softmax": SoftmaxParams, "float": Node,
+    "avg_pool2d_float": FloatAvgPoolParams, "softmax": SoftmaxParams,
+    "softmax_float": FloatSoftmaxParams, "float": Node,
 }
 LAYOUT_PARAMS = {"transpose": {"perm"}, "reshape": {"shape"}, "pad": {"pads", "value"}}
 

@@ -191,10 +191,11 @@ def test_oversized_members_are_refused_before_reading(saved, tmp_path, monkeypat
 
 
 def test_every_committed_op_params_type_round_trips(tmp_path):
-    """Params of the importers' ops (pair lookup, float average pool, softmax) are stored too."""
+    """Params of the importers' ops (pair lookup, float average pool, softmaxes) are stored too."""
     from gpuquant.integer.file import PARAMS_TYPE
     from gpuquant.integer.model import IntegerModel, IntegerNode, TensorSpec
     from gpuquant.ops.float_pool import FloatAvgPoolParams
+    from gpuquant.ops.float_softmax import FloatSoftmaxParams
     from gpuquant.ops.pair_lookup import PairLookupParams
     from gpuquant.ops.softmax import tflite_softmax_params
 
@@ -206,9 +207,11 @@ def test_every_committed_op_params_type_round_trips(tmp_path):
             np.linspace(-1, 1, 256, dtype=np.float32), 0.0078125, -3, "int8")),
         IntegerNode("softmax", "sm", ["c"], ["d"],
                     tflite_softmax_params("sm", 0.1, 1.0, "int8", "int8")),
+        IntegerNode("softmax_float", "smf", ["d"], ["e"], FloatSoftmaxParams(
+            "smf", "int8", np.linspace(0, 1, 256, dtype=np.float32), 256.0, -128)),
     ]
     assert {n.op for n in nodes} <= set(PARAMS_TYPE)
     model = IntegerModel("ops", [TensorSpec("a", (None, 4, 4, 2), "int8", "NHWC")],
-                         [TensorSpec("d", (None, 2, 2, 2), "int8", "NHWC")], nodes, {})
+                         [TensorSpec("e", (None, 2, 2, 2), "int8", "NHWC")], nodes, {})
     save(model, tmp_path / "ops.gqm")
     _equal(model, load(tmp_path / "ops.gqm"))
