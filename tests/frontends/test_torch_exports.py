@@ -65,6 +65,7 @@ def export(opset, path, keep_batchnorm):
     )
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 @pytest.mark.parametrize("opset,keep_batchnorm", [(11, False), (13, True), (17, False)])
 def test_torch_export_matches_onnxruntime(tmp_path, opset, keep_batchnorm):
     path = tmp_path / "net.onnx"
