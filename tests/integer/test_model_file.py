@@ -215,3 +215,10 @@ def test_every_committed_op_params_type_round_trips(tmp_path):
                          [TensorSpec("e", (None, 2, 2, 2), "int8", "NHWC")], nodes, {})
     save(model, tmp_path / "ops.gqm")
     _equal(model, load(tmp_path / "ops.gqm"))
+
+
+def test_every_node_op_has_a_stored_params_type():
+    from gpuquant.integer.file import LAYOUT_PARAMS, PARAMS_TYPE
+    from gpuquant.integer.model import NODE_OPS
+
+    assert set(NODE_OPS) == set(PARAMS_TYPE) | set(LAYOUT_PARAMS)
