@@ -114,7 +114,9 @@ def calibrate(
         try:
             values = run_graph(graph, feeds, outputs=list(tensors or []), keep=tensors is None)
         except ShapeError as exc:
-            raise CalibrationError(f"calibration batch {index} does not fit the model: {exc}") from exc
+            raise CalibrationError(
+                f"calibration batch {index} does not fit the model: {exc}"
+            ) from exc
         for name, value in values.items():
             if not np.issubdtype(value.dtype, np.floating):
                 continue

@@ -72,7 +72,9 @@ def _parse(model: ModelSource) -> tuple[onnx.ModelProto, str]:
             try:
                 external_data_helper.load_external_data_for_model(proto, os.path.dirname(where))
             except (OSError, ValueError, onnx.checker.ValidationError) as exc:
-                raise ModelFormatError(f"{where}: cannot read external tensor data ({exc})") from exc
+                raise ModelFormatError(
+                    f"{where}: cannot read external tensor data ({exc})"
+                ) from exc
     return proto, where
 
 
@@ -628,10 +630,11 @@ def _partial_value(node: Node, ctx: _Context) -> np.ndarray | None:
 
 
 def _fill_shapes(node: Node, ctx: _Context) -> None:
-    """Shapes ONNX could not infer (e.g. after a run-time Reshape target or Pad amounts), i.e.
-    a missing shape or unknown dimensions after the first, for a kept node's output: run the node on its constants and on zeros with every unknown dimension 1, then 2;
-    a dimension that differs between the two runs is None. Left unknown when an input shape is
-    unknown or the node does not run on such inputs."""
+    """Shapes ONNX could not infer (after a run-time Reshape target or Pad amounts): when a
+    kept node's output shape is missing or has unknown dimensions after the first, run the
+    node on its constants and on zeros with every unknown dimension 1, then 2; a dimension
+    that differs between the two runs is None. Left as it is when an input shape is unknown or
+    the node does not run on such inputs."""
     out = node.outputs[0]
     known = ctx.shapes.get(out)
     if known is not None and all(d is not None for d in known[1:]):

@@ -251,7 +251,7 @@ def pad(attrs: Attrs, x: np.ndarray) -> np.ndarray:
     pads = list(attrs["pads"])
     r = x.ndim
     begin, end = pads[:r], pads[r:]
-    crop = tuple(slice(-min(b, 0), x.shape[i] + min(e, 0)) for i, (b, e) in enumerate(zip(begin, end)))
+    crop = tuple(slice(-min(b, 0), n + min(e, 0)) for n, b, e in zip(x.shape, begin, end))
     x = x[crop]
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
     mode = attrs.get("mode", "constant")

@@ -79,7 +79,8 @@ def test_truncated_file_names_the_path(tmp_path):
 
 def test_unsupported_op_is_named_unless_allowed():
     model = make_model(
-        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Tanh", ["r"], ["y"], name="act")],
+        [helper.make_node("Relu", ["x"], ["r"]),
+         helper.make_node("Tanh", ["r"], ["y"], name="act")],
         [("x", [None, 4])], [("y", None)],
     )
     with pytest.raises(UnsupportedOpError, match="'act'.*Tanh"):

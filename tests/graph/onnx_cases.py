@@ -15,8 +15,8 @@ from gpuquant.graph.executor import run_graph
 def make_model(nodes, inputs, outputs, initializers=None, opset=13, check=True):
     """A checked ModelProto; ``inputs``/``outputs`` are (name, shape[, elem_type]) of tensors,
     float32 unless an ONNX elem_type is given
-    (a None dimension is dynamic; a None shape is inferred), ``initializers`` maps names to arrays; ``check=False`` skips
-    onnx.checker (for models it rejects on purpose)."""
+    (a None dimension is dynamic; a None shape is inferred), ``initializers`` maps names to
+    arrays; ``check=False`` skips onnx.checker (for models it rejects on purpose)."""
     def info(name, shape, elem_type=TensorProto.FLOAT):
         return helper.make_tensor_value_info(name, elem_type, shape)
 
@@ -30,7 +30,8 @@ def make_model(nodes, inputs, outputs, initializers=None, opset=13, check=True):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     if check:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # fills the output shapes left None
+        # Inference fills the output shapes left None (the checker wants them).
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         onnx.checker.check_model(model)
     return model
 

@@ -85,7 +85,8 @@ def test_requested_outputs_and_batched_equals_whole():
     "feeds,words",
     [
         ({"image": np.zeros((1, 1, 28, 28), np.float32)}, ["'image'", "input"]),
-        ({"input": np.zeros((1, 28, 28), np.float32)}, ["'input'", "(None, 1, 28, 28)", "(1, 28, 28)"]),
+        ({"input": np.zeros((1, 28, 28), np.float32)},
+         ["'input'", "(None, 1, 28, 28)", "(1, 28, 28)"]),
         ({"input": np.zeros((1, 1, 28, 27), np.float32)}, ["'input'", "(1, 1, 28, 27)"]),
         ({"input": np.zeros((1, 1, 28, 28), np.float64)}, ["'input'", "float32", "float64"]),
         ({}, ["missing", "'input'"]),
