@@ -315,9 +315,9 @@ def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         parser.error("--data and --calib go with a MODEL argument (without one the built-in "
                      "MNIST model and data are used)")
     if args.report is not None:
-        from .compare.report import _figure_class
+        from .compare.report import figure_class
 
-        _figure_class()
+        figure_class()
     total_start = time.perf_counter()
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -362,9 +362,7 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     graph, onnx_path, evaluation, calib = _load_model_and_data(args, need_eval=args.model is None)
     model, calib_used = _quantize(onnx_path, calib, args, {})
     source = evaluation if evaluation is not None else calib
-    reps = -(-args.batch // len(source))
-    batch = np.concatenate([source.inputs] * reps)[:args.batch]
-    feeds = {source.input_name: batch}
+    feeds = {source.input_name: source.inputs[np.arange(args.batch) % len(source)]}
     output = graph.outputs[0].name
     names = [resolve_backend(args.backend).name] if args.backend else available_backends()
 

@@ -23,7 +23,8 @@ WORST_LAYERS = 4
 HIST_BINS = 80
 
 
-def _figure_class():
+def figure_class():
+    """matplotlib's Figure; GpuquantError saying how to install matplotlib when it is missing."""
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
@@ -35,7 +36,7 @@ def _figure_class():
 
 
 def _sqnr_bars(layers: list[LayerError], path: Path) -> None:
-    figure = _figure_class()(figsize=(8, 0.35 * len(layers) + 1.2), dpi=100)
+    figure = figure_class()(figsize=(8, 0.35 * len(layers) + 1.2), dpi=100)
     ax = figure.add_subplot()
     values = [l.sqnr_db if np.isfinite(l.sqnr_db) else 0.0 for l in layers]
     labels = [f"{l.tensor} ({l.op})" for l in layers]
@@ -53,7 +54,7 @@ def _sqnr_bars(layers: list[LayerError], path: Path) -> None:
 
 
 def _histogram(layer: LayerError, path: Path) -> None:
-    figure = _figure_class()(figsize=(7, 3.2), dpi=100)
+    figure = figure_class()(figsize=(7, 3.2), dpi=100)
     ax = figure.add_subplot()
     f, q = layer.float_sample, layer.int8_sample
     lo, hi = float(min(f.min(), q.min())), float(max(f.max(), q.max()))

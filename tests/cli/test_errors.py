@@ -95,3 +95,12 @@ def test_raw_uint8_pixels_are_a_dtype_error(mnist_files, tmp_path, capsys):
     np.savez(tmp_path / "c.npz", input=np.zeros((3, 1, 28, 28), np.uint8))
     _fails(["quantize", mnist_files["model"], "--calib", str(tmp_path / "c.npz"),
             "-o", str(tmp_path / "o.gq")], capsys, "expected dtype float32, got uint8")
+
+
+def test_report_without_matplotlib_fails_before_any_work(monkeypatch, tmp_path, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    _fails(["compare", "--report", str(tmp_path / "r")], capsys, "gpuquant[report]")
+    assert not (tmp_path / "r").exists()

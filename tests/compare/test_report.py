@@ -52,3 +52,15 @@ def test_report_written(tmp_path):
     assert text.count("data:image/png;base64,") == 1 + WORST_LAYERS
     assert (tmp_path / "rep" / "sqnr_per_layer.png").stat().st_size > 1000
     assert "t5" in text and "90.00%" in text
+
+
+def test_missing_matplotlib_says_how_to_install(monkeypatch):
+    import sys
+
+    from gpuquant.compare.report import figure_class
+    from gpuquant.errors import GpuquantError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(GpuquantError, match=r"pip install 'gpuquant\[report\]'"):
+        figure_class()
