@@ -35,7 +35,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import ModelFormatError, UnsupportedOpError
+from ..errors import GpuquantError, ModelFormatError, UnsupportedOpError
 from ..integer.model import IntegerModel, IntegerNode, TensorSpec
 from ..ops import (
     ConcatParams,
@@ -662,6 +662,17 @@ def load_qoperator_onnx(path: str | Path) -> IntegerModel:
     naming the first node (index, name, op type) that cannot be imported.
     """
     model = _load(path)
+    try:
+        return _convert(model, path)
+    except GpuquantError:
+        raise
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise ModelFormatError(
+            f"{str(path)!r}: inconsistent ONNX model ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _convert(model: onnx.ModelProto, path: str | Path) -> IntegerModel:
     graph = model.graph
     conv = _Converter(graph)
     inputs = [_input_spec(vi) for vi in graph.input if vi.name not in conv.init]

@@ -29,6 +29,7 @@ The opcode of an operator is ``max(builtin_code, deprecated_builtin_code)``.
 from __future__ import annotations
 
 import math
+import struct
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Callable
 import numpy as np
 import tflite
 
-from ..errors import ModelFormatError, QuantizationError, UnsupportedOpError
+from ..errors import GpuquantError, ModelFormatError, QuantizationError, UnsupportedOpError
 from ..integer.model import IntegerModel, IntegerNode, TensorSpec
 from ..ops import (
     ADD_LEFT_SHIFT,
@@ -526,16 +527,24 @@ def load_tflite(path: str | Path, rounding: str = "reference") -> IntegerModel:
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     model, _ = _read(path)
-    graph = model.Subgraphs(0)
     try:
-        tensors = _tensors(model, graph)
-        opnames = []
-        for i in range(graph.OperatorsLength()):
-            code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            opnames.append(_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
-    except (IndexError, ValueError, TypeError) as e:
-        raise ModelFormatError(f"{str(path)!r}: corrupt TFLite model ({e})") from e
+        return _convert(model, path, rounding)
+    except GpuquantError:
+        raise
+    except (struct.error, IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise ModelFormatError(
+            f"{str(path)!r}: corrupt or inconsistent TFLite model ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _convert(model: tflite.Model, path: str | Path, rounding: str) -> IntegerModel:
+    graph = model.Subgraphs(0)
+    tensors = _tensors(model, graph)
+    opnames = []
+    for i in range(graph.OperatorsLength()):
+        code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        opnames.append(_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
     converter = _Converter(rounding)
     for i, opname in enumerate(opnames):
         op = _Operator(i, opname, graph.Operators(i), tensors)
