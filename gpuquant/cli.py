@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", metavar="CALIB.npz", help="calibration samples")
     p.add_argument("--limit", type=_positive, metavar="N", help="evaluate the first N samples")
     p.add_argument("--batch-size", type=_positive, default=500)
-    p.add_argument("--layer-images", type=int, default=1000, metavar="N",
+    p.add_argument("--layer-images", type=int, default=500, metavar="N",
                    help="samples for the per-layer SQNR table (0: skip it)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=backend_help)
     _quant_options(p)

@@ -73,7 +73,7 @@ def compare_models(
     data: Dataset,
     backend: str | None = None,
     batch_size: int = 500,
-    layer_images: int = 1000,
+    layer_images: int = 500,
     show_progress: bool = True,
 ) -> Comparison:
     """Float ``graph`` vs integer ``model`` on ``data`` (module docstring).

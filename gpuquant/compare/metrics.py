@@ -20,6 +20,8 @@ import numpy as np
 
 from ..errors import ShapeError
 
+CHUNK = 1 << 18
+
 
 @dataclass
 class ErrorSums:
@@ -32,15 +34,24 @@ class ErrorSums:
     count: int = 0
 
     def add(self, reference: np.ndarray, approx: np.ndarray) -> ErrorSums:
-        """Add one pair (any shapes, equal to each other); returns self."""
-        f = np.asarray(reference, dtype=np.float64)
-        q = np.asarray(approx, dtype=np.float64)
+        """Add one pair (any shapes, equal to each other); returns self.
+
+        The sums run in float64 over chunks of CHUNK elements, so no full-size float64 copy
+        of a large activation tensor is made.
+        """
+        f = np.asarray(reference)
+        q = np.asarray(approx)
         if f.shape != q.shape:
             raise ShapeError(f"cannot compare shapes {f.shape} and {q.shape}")
-        self.signal += float(np.sum(f * f))
-        self.noise += float(np.sum((f - q) ** 2))
-        self.dot += float(np.sum(f * q))
-        self.approx_power += float(np.sum(q * q))
+        f, q = f.reshape(-1), q.reshape(-1)
+        for start in range(0, f.size, CHUNK):
+            fc = f[start:start + CHUNK].astype(np.float64)
+            qc = q[start:start + CHUNK].astype(np.float64)
+            self.signal += float(np.dot(fc, fc))
+            self.dot += float(np.dot(fc, qc))
+            self.approx_power += float(np.dot(qc, qc))
+            np.subtract(fc, qc, out=fc)
+            self.noise += float(np.dot(fc, fc))
         self.count += f.size
         return self
 
