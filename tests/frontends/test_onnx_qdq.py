@@ -1,0 +1,129 @@
+"""QDQ import: a model quantized by onnxruntime's quantize_static (QDQ format) runs in gpuquant
+with the scales and zero points it carries; its 8-bit tensors agree with onnxruntime's."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from gpuquant.backends import get_backend
+from gpuquant.errors import UnsupportedOpError
+from gpuquant.frontends.onnx_qdq import import_qdq, load_qdq, strip_qdq
+from gpuquant.runtime.executor import execute
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime quantizes the case model")
+quantization = pytest.importorskip("onnxruntime.quantization",
+                                   reason="onnxruntime.quantization makes the QDQ model")
+
+CASES = Path("/work/shared/cases/onnx")
+if not CASES.exists():
+    CASES = Path(__file__).resolve().parents[2] / "shared" / "cases" / "onnx"
+
+
+class _Reader(quantization.CalibrationDataReader):
+    def __init__(self, xs: np.ndarray) -> None:
+        self.items = iter([{"x": x} for x in xs])
+
+    def get_next(self):
+        return next(self.items, None)
+
+
+@pytest.fixture(scope="module")
+def ort_qdq(tmp_path_factory):
+    """cnn_float.onnx quantized by onnxruntime: QDQ, int8 activations, per-channel int8 weights,
+    calibrated (min/max) on the case's 8 inputs."""
+    if not (CASES / "cnn_float.onnx").exists():
+        pytest.skip("shared case files not present")
+    xs = np.load(CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz")["x"]
+    path = tmp_path_factory.mktemp("qdq") / "cnn_qdq.onnx"
+    quantization.quantize_static(
+        str(CASES / "cnn_float.onnx"), str(path), _Reader(xs),
+        quant_format=quantization.QuantFormat.QDQ,
+        activation_type=quantization.QuantType.QInt8,
+        weight_type=quantization.QuantType.QInt8,
+        per_channel=True,
+    )
+    return path, xs
+
+
+def _with_q_outputs(path: Path) -> tuple[bytes, dict[str, str]]:
+    """The model with every activation QuantizeLinear output added as a graph output, and
+    map Q output -> the float tensor it quantizes."""
+    model = onnx.load(str(path))
+    inits = {t.name for t in model.graph.initializer}
+    q_of = {n.output[0]: n.input[0] for n in model.graph.node
+            if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
+    for name in q_of:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT8,
+                                                                     None))
+    return model.SerializeToString(), q_of
+
+
+def test_given_parameters_are_used_exactly(ort_qdq):
+    path, _ = ort_qdq
+    model = onnx.load(str(path))
+    _, qparams = strip_qdq(model)
+    graph, given = load_qdq(path)
+    integer = import_qdq(path)
+    checked = set()
+    for node in model.graph.node:
+        if node.op_type != "QuantizeLinear":
+            continue
+        scale = onnx.numpy_helper.to_array(
+            next(t for t in model.graph.initializer if t.name == node.input[1]))
+        tensor = node.input[0]
+        if tensor in graph.initializers or tensor not in given:
+            continue
+        specs = [s for s in integer.tensors.values()
+                 if s.float_name == tensor and s.qparams is not None]
+        for spec in specs:  # none for a Flatten output, which the Gemm reads as its input
+            assert spec.qparams.scale[0] == np.float32(scale)
+            assert spec.qparams.zero_point[0] == given[tensor].zero_point[0]
+            checked.add(tensor)
+    assert len(checked) >= 5
+    assert integer.metadata["float_nodes"] == []
+    assert set(qparams) >= {n for n in given}
+
+
+@pytest.mark.parametrize("rounding", ["float32_half_even", "gemmlowp"])
+def test_onnxruntime_qdq_model_agrees_within_one_step(ort_qdq, rounding):
+    path, xs = ort_qdq
+    data, q_of = _with_q_outputs(path)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in reference.get_outputs()]
+    optimized = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    integer = import_qdq(path, rounding=rounding)
+    backend = get_backend("numpy")
+    checked = set()
+    for x in xs:
+        ref = dict(zip(names, reference.run(None, {"x": x})))
+        env = execute(integer, {"x": x}, backend, keep=True)
+        for q_name, tensor in q_of.items():
+            spec = next((s for n, s in integer.tensors.items() if s.float_name == tensor
+                         and s.qparams is not None and n in env), None)
+            if spec is None:
+                continue  # fused away (a Conv output read only by its Relu/Clip)
+            ours = np.asarray(backend.to_numpy(env[spec.name])).astype(np.int32)
+            if spec.layout == "NHWC":
+                ours = ours.transpose(0, 3, 1, 2)
+            theirs = ref[q_name].astype(np.int32)
+            assert np.abs(ours.reshape(theirs.shape) - theirs).max() <= 1, tensor
+            checked.add(tensor)
+        ours_y = np.asarray(backend.to_numpy(env[integer.outputs[0].name]))
+        ort_y = optimized.run(None, {"x": x})[0]
+        assert ours_y.reshape(ort_y.shape).argmax(-1).tolist() == ort_y.argmax(-1).tolist()
+    assert len(checked) >= 5
+
+
+def test_dequantize_of_a_model_input_is_refused():
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.INT8, [1, 4])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])
+    scale = onnx.numpy_helper.from_array(np.array(0.5, np.float32), "s")
+    node = onnx.helper.make_node("DequantizeLinear", ["x", "s"], ["y"], name="dq")
+    model = onnx.helper.make_model(onnx.helper.make_graph([node], "g", [x], [y], [scale]),
+                                   opset_imports=[onnx.helper.make_opsetid("", 13)])
+    with pytest.raises(UnsupportedOpError, match="'dq'"):
+        strip_qdq(model)
