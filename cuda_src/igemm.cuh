@@ -11,7 +11,7 @@
 // Tiling: a block of GQ_GEMM_THREADS = 128 threads computes a GQ_BM x GQ_BN = 64 x 64 tile of y,
 // block (blockIdx.x, blockIdx.y) owning rows 64*blockIdx.x.. and columns 64*blockIdx.y.. .
 // K advances by GQ_BK = 32 bytes (8 words): each thread stages 4 words of x' and 4 of w' into
-// shared memory, then
+// shared memory (loaded into registers during the previous stage's arithmetic), then
 //   dp4a path (any sm_61+): thread (tx, ty) = (tid % 16, tid / 16) accumulates rows ty + 8i
 //     (i < 8) and columns tx + 16j (j < 4) with __dp4a;
 //   mma path (sm_80+): warp w owns the 32 x 32 sub-tile at rows 32*(w/2), columns 32*(w%2):
@@ -83,20 +83,38 @@ __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u3
   for (int i = 0; i < 32; ++i) acc[i] = 0;
   int rowsum = 0;
 
+  // Word r of this thread's share of a stage: tile row e >> 3, word e & 7 with e = tid + 128 r.
+  // The next stage's words are loaded into registers while the current stage is computed.
+  gq_u32 a_next[4], b_next[4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int e = tid + GQ_GEMM_THREADS * r;
+    a_next[r] = loader.word(m0 + (e >> 3), e & 7);
+    const int n = n0 + (e >> 3);
+    b_next[r] = (n < N && (e & 7) < Kw) ? w[(long long)n * Kw + (e & 7)] : 0u;
+  }
+
   for (int kt = 0; kt < Kw; kt += GQ_BKW) {
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
       const int e = tid + GQ_GEMM_THREADS * r;
-      const int row = e >> 3;
-      const int kw = e & 7;
-      As[row][kw] = loader.word(m0 + row, kt + kw);
-      const int n = n0 + row;
-      Bs[row][kw] = (n < N && kt + kw < Kw) ? w[(long long)n * Kw + kt + kw] : 0u;
+      As[e >> 3][e & 7] = a_next[r];
+      Bs[e >> 3][e & 7] = b_next[r];
     }
 #if !defined(GQ_TEST_DROP_SYNC)
     // GQ_TEST_DROP_SYNC exists only for the harness test that proves this barrier is needed.
     __syncthreads();
 #endif
+    if (kt + GQ_BKW < Kw) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int e = tid + GQ_GEMM_THREADS * r;
+        const int n = n0 + (e >> 3);
+        const int kw = kt + GQ_BKW + (e & 7);
+        a_next[r] = loader.word(m0 + (e >> 3), kw);
+        b_next[r] = (n < N && kw < Kw) ? w[(long long)n * Kw + kw] : 0u;
+      }
+    }
     if constexpr (MMA) {
       const int g = lane >> 2;
       const int t = lane & 3;
