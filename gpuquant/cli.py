@@ -426,6 +426,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _quant_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization")
     g.add_argument("--input-name", metavar="NAME", help="array of the .npz files that feeds the "
@@ -479,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", metavar="CALIB.npz", help="calibration samples")
     p.add_argument("--limit", type=_positive, metavar="N", help="evaluate the first N samples")
     p.add_argument("--batch-size", type=_positive, default=500)
-    p.add_argument("--layer-images", type=int, default=500, metavar="N",
+    p.add_argument("--layer-images", type=_non_negative, default=500, metavar="N",
                    help="samples for the per-layer SQNR table (0: skip it)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=backend_help)
     _quant_options(p)

@@ -35,10 +35,12 @@ def test_compare_user_files_and_report(mnist_files, tmp_path):
     assert main(["compare", mnist_files["model"], "--data", mnist_files["test"],
                  "--calib", mnist_files["calib"], "--limit", "60", "--batch-size", "25",
                  "--layer-images", "30", "--backend", "numpy", "--activation-dtype", "uint8",
+                 "--method", "percentile", "--per-tensor", "--rounding", "single",
                  "--json", str(js), "--report", str(report)]) == 0
     doc = json.loads(js.read_text())
     assert doc["images"] == 60 and doc["per_layer_images"] == 50  # whole batches of 25
-    assert doc["settings"]["activation_dtype"] == "uint8"
+    assert doc["settings"] == {**doc["settings"], "activation_dtype": "uint8",
+                               "method": "percentile", "per_channel": False, "rounding": "single"}
     page = (report / "index.html").read_text()
     assert page.count("data:image/png;base64,") >= 2
 
