@@ -216,7 +216,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 # ---- run --------------------------------------------------------------------------------------
 
-def _input_feed(arrays: dict[str, np.ndarray], names: list[str], path: Path) -> dict[str, np.ndarray]:
+def _input_feed(
+    arrays: dict[str, np.ndarray], names: list[str], path: Path
+) -> dict[str, np.ndarray]:
     if len(names) == 1 and names[0] not in arrays and len(arrays) == 1:
         return {names[0]: next(iter(arrays.values()))}
     missing = [n for n in names if n not in arrays]
@@ -289,7 +291,8 @@ def _print_comparison(c, settings: dict[str, Any], model_name: str) -> None:
         _say(format_table(
             ["tensor", "int8 op", "SQNR (dB)", "cosine"],
             [(l.tensor, l.op, format_db(l.sqnr_db), f"{l.cosine:.6f}") for l in c.layers],
-            title=f"Per-layer SQNR, each 8-bit tensor dequantized vs float ({c.layer_images} images)",
+            title=f"Per-layer SQNR, each 8-bit tensor dequantized vs float "
+                  f"({c.layer_images} images)",
         ))
         _say()
     if c.float_nodes:

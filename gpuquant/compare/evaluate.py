@@ -19,6 +19,7 @@ import numpy as np
 from ..backends import cupy_status, get_backend, resolve_backend
 from ..graph.executor import check_feeds, run_graph
 from ..graph.ir import Graph
+from ..integer.file import save
 from ..integer.model import IntegerModel
 from ..runtime.executor import execute
 from ..runtime.session import InferenceSession
@@ -37,11 +38,11 @@ def available_backends() -> list[str]:
     return ["numpy", "cupy"] if ok else ["numpy"]
 
 
-def model_sizes(graph: Graph, model: IntegerModel, onnx_path: str | Path | None = None) -> dict[str, int]:
+def model_sizes(
+    graph: Graph, model: IntegerModel, onnx_path: str | Path | None = None
+) -> dict[str, int]:
     """Bytes: float weights (sum of initializer sizes), the ONNX file if given, and the saved
     integer model file."""
-    from ..integer.file import save
-
     sizes = {"float_weights_bytes": int(sum(a.nbytes for a in graph.initializers.values()))}
     if onnx_path is not None:
         sizes["onnx_file_bytes"] = Path(onnx_path).stat().st_size
@@ -80,7 +81,8 @@ def compare_models(
 
     The graph must have one input (``data.input_name``) and its first output is compared with
     the integer model's output of the same name. The first batches covering ``layer_images``
-    samples keep every tensor of both runs for the per-layer comparison (0: none).
+    samples keep every tensor of both runs for the per-layer comparison (0: none); their
+    integer run goes through ``runtime.execute(keep=True)``, the executor the session wraps.
     """
     choice = resolve_backend(backend)
     output = graph.outputs[0].name
@@ -88,7 +90,7 @@ def compare_models(
     session = InferenceSession(model, backend=choice.name)
     backend_obj = get_backend(choice.name)
     batches = data.batches(batch_size)
-    _run_int8(session, output, {data.input_name: data.inputs[:1]})
+    _run_int8(session, output, {data.input_name: data.inputs[:1]})  # CuPy compiles on first use
 
     layers = LayerComparison(model)
     layer_count = 0

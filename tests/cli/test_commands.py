@@ -36,7 +36,8 @@ def test_run_writes_outputs(mnist_files, mnist_gq, tmp_path, capsys):
     np.savez(tmp_path / "x.npz", input=x)
     y_path = tmp_path / "y.npz"
     assert main(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"), "-o", str(y_path),
-                 "--backend", "numpy", "--batch-size", "20", "--json", str(tmp_path / "r.json")]) == 0
+                 "--backend", "numpy", "--batch-size", "20",
+                 "--json", str(tmp_path / "r.json")]) == 0
     logits = np.load(y_path)["logits"]
     assert logits.shape == (64, 10) and logits.dtype == np.float32
     assert np.mean(logits.argmax(1) == mnist_files["labels"][:64]) > 0.9

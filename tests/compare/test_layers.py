@@ -45,6 +45,7 @@ def test_dequantized_nhwc_compared_in_nchw():
 
 def test_missing_or_mismatched_tensors_are_skipped():
     comparison = LayerComparison(_model())
-    comparison.add({"x": np.zeros((1, 3, 2, 2), np.float32)}, {"x_q": np.zeros((1, 2, 1, 3), np.int8)})
+    comparison.add({"x": np.zeros((1, 3, 2, 2), np.float32)},
+                   {"x_q": np.zeros((1, 2, 1, 3), np.int8)})
     comparison.add({}, {})
     assert comparison.results() == []
