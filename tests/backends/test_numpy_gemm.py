@@ -118,13 +118,20 @@ def test_n12_accumulator_bound_refused_when_params_are_built():
 
 
 def test_reduction_chunks_keep_float32_sums_exact():
-    assert reduction_chunk(np.dtype("int8"), np.dtype("int8")) == (np.float32, 1024)
-    assert reduction_chunk(np.dtype("uint8"), np.dtype("int8")) == (np.float32, 2**24 // 32640)
-    assert reduction_chunk(np.dtype("uint8"), np.dtype("uint8")) == (np.float32, 2**24 // 65025)
-    ftype, chunk = reduction_chunk(np.dtype("int16"), np.dtype("int16"))
+    # Centred 8-bit values are at most 128 in magnitude: 1024 * 128 * 128 = 2**24.
+    for a, b in [("int8", "int8"), ("uint8", "int8"), ("int8", "uint8"), ("uint8", "uint8")]:
+        assert reduction_chunk(np.dtype(a), np.dtype(b)) == (np.float32, 1024)
+    ftype, chunk = reduction_chunk(np.dtype("int16"), np.dtype("uint16"))
     assert ftype is np.float64 and chunk * 2**30 <= 2**53
     with pytest.raises(TypeError, match="int64"):
         reduction_chunk(np.dtype("int64"), np.dtype("int64"))
+
+
+def test_exact_matmul_of_wider_integers_uses_float64():
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 2**16, (3, 2000)).astype(np.uint16)
+    b = rng.integers(-(2**15), 2**15, (2000, 4)).astype(np.int16)
+    np.testing.assert_array_equal(exact_matmul(a, b), a.astype(np.int64) @ b.astype(np.int64))
 
 
 @pytest.mark.parametrize(

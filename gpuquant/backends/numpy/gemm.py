@@ -1,11 +1,15 @@
 """Fully connected and matmul kernels on 8-bit data, exact through float BLAS.
 
-``exact_matmul`` computes the integer product ``sum_k a[m,k] * b[k,n]`` with BLAS: a float32
-sum of integers is exact while every partial sum stays within 2**24 in magnitude, so the
-reduction dimension is cut into chunks of ``2**24 // (max|a| * max|b|)`` (int8 x int8: 1024;
-uint8 x int8: 514; uint8 x uint8: 258), each chunk is one float32 matmul, and the chunk results
-are summed in int64. Where that bound would give chunks below ``MIN_FLOAT32_CHUNK`` (inputs
-wider than 8 bits) float64 is used, exact below 2**53.
+``exact_matmul`` computes the integer product ``sum_k a[m,k] * b[k,n]`` with BLAS. Unsigned
+inputs are first centred on half their range (``a' = a - 2**(bits-1)``, uint8: ``a - 128``), so
+that ``|a'|, |b'| <= 2**(bits-1)`` whatever the signedness (8 bits: 128). A float32 sum of
+integers is exact while every partial sum stays within 2**24 in magnitude, so the reduction
+dimension is cut into chunks of ``2**24 // (max|a'| * max|b'|)`` (8 x 8 bits: 1024), each chunk
+one float32 matmul, and the chunk results are summed in int64. Where that bound would give chunks
+below ``MIN_FLOAT32_CHUNK`` (inputs wider than 8 bits) float64 is used, exact below 2**53.
+The centring is undone exactly with ``a = a' + ca``, ``b = b' + cb``::
+
+    sum_k a b = sum_k a' b' + cb * rowsum(a')[m] + ca * colsum(b)[n]
 
 The zero-point terms then follow ops/gemm.py:
 ``acc[m,n] = sum_k x[m,k] w[n,k] - zw[n] * rowsum(x)[m] + folded_bias[n]``.
@@ -25,14 +29,19 @@ FLOAT64_EXACT = 2**53
 MIN_FLOAT32_CHUNK = 256
 
 
-def _max_abs(dtype: np.dtype) -> int:
-    info = np.iinfo(dtype)
-    return max(-int(info.min), int(info.max))
+def half_range(dtype: np.dtype) -> int:
+    """``2**(bits-1)``: the largest magnitude of a centred value of an integer dtype."""
+    return 1 << (8 * np.dtype(dtype).itemsize - 1)
+
+
+def centre(dtype: np.dtype) -> int:
+    """The offset subtracted from an integer dtype: ``2**(bits-1)`` if unsigned, else 0."""
+    return half_range(dtype) if np.dtype(dtype).kind == "u" else 0
 
 
 def reduction_chunk(a_dtype: np.dtype, b_dtype: np.dtype) -> tuple[type, int]:
-    """The float type and the K-chunk that keep every partial sum of products exact."""
-    bound = _max_abs(a_dtype) * _max_abs(b_dtype)
+    """The float type and the K-chunk that keep every partial sum of centred products exact."""
+    bound = half_range(a_dtype) * half_range(b_dtype)
     chunk = FLOAT32_EXACT // bound
     if chunk >= MIN_FLOAT32_CHUNK:
         return np.float32, chunk
@@ -50,11 +59,20 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k = a.shape[-1]
     if b.shape[-2] != k:
         raise ShapeError(f"matmul reduction mismatch: {a.shape} @ {b.shape}")
+    ca, cb = centre(a.dtype), centre(b.dtype)
     af, bf = a.astype(ftype), b.astype(ftype)
+    if ca:
+        af -= ca
+    if cb:
+        bf -= cb
     out = np.matmul(af[..., :chunk], bf[..., :chunk, :]).astype(np.int64)
     for k0 in range(chunk, k, chunk):
         np.add(out, np.matmul(af[..., k0:k0 + chunk], bf[..., k0:k0 + chunk, :]), out=out,
                casting="unsafe")
+    if cb:
+        out += cb * (a.sum(axis=-1, dtype=np.int64) - k * ca)[..., None]
+    if ca:
+        out += ca * b.sum(axis=-2, dtype=np.int64)[..., None, :]
     return out
 
 
