@@ -17,6 +17,7 @@ Run: ``PYTHONPATH=. python benchmarks/bench_gemm_cpu.py``.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -103,7 +104,9 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
 
 def main() -> None:
     rng = np.random.default_rng(0)
+    load_before = os.getloadavg()[0]
     results = {n: measure(n, rng) for n in SIZES}
+    load_after = os.getloadavg()[0]
     peer = "onnxruntime MatMulInteger"
     names = list(results[SIZES[0]])
     width = max(len(name) for name in names)
@@ -121,6 +124,8 @@ def main() -> None:
         print(f"{name:<{width}} | " + " | ".join(cells))
     if peer not in names:
         print("onnxruntime not importable: no peer column")
+    print(f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} before, "
+          f"{load_after:.1f} after (other processes share the cores)")
 
 
 if __name__ == "__main__":
