@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from gpuquant import __version__
 from gpuquant.cli import main
 
 
@@ -57,3 +58,14 @@ def test_bench_json(tmp_path, capsys):
 def test_kernels_list(capsys):
     assert main(["kernels"]) == 0
     assert ".cu" in capsys.readouterr().out
+
+
+def test_python_dash_m_entry_point():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "gpuquant", "--version"], cwd=root,
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"gpuquant {__version__}"
