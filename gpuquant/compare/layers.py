@@ -24,11 +24,13 @@ SAMPLE_SIZE = 20000
 @dataclass
 class LayerError:
     """Error of one 8-bit tensor against its float counterpart, plus a sample of value pairs
-    (same positions in both) for histograms."""
+    (same positions in both) for histograms; ``step`` is the tensor's scale (the spacing of
+    its dequantized values, all integer multiples of it)."""
 
     tensor: str
     int8_tensor: str
     op: str
+    step: float = 1.0
     sums: ErrorSums = field(default_factory=ErrorSums)
     float_sample: np.ndarray | None = None
     int8_sample: np.ndarray | None = None
@@ -75,7 +77,8 @@ class LayerComparison:
     def __init__(self, model: IntegerModel, seed: int = 0) -> None:
         self.pairs = compared_tensors(model)
         self.layers = {
-            spec.name: LayerError(spec.float_name, spec.name, op) for spec, op in self.pairs
+            spec.name: LayerError(spec.float_name, spec.name, op, float(spec.qparams.scale[0]))
+            for spec, op in self.pairs
         }
         self.rng = np.random.default_rng(seed)
 

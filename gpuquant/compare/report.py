@@ -58,7 +58,11 @@ def _histogram(layer: LayerError, path: Path) -> None:
     ax = figure.add_subplot()
     f, q = layer.float_sample, layer.int8_sample
     lo, hi = float(min(f.min(), q.min())), float(max(f.max(), q.max()))
-    bins = np.linspace(lo, hi if hi > lo else lo + 1.0, HIST_BINS + 1)
+    # Each bin holds the same whole number of quantization levels, centred on them.
+    levels = max(1, int(np.ceil((hi - lo) / layer.step / HIST_BINS)))
+    first = np.floor((lo / layer.step + 0.5) / levels)
+    last = np.ceil((hi / layer.step + 0.5) / levels)
+    bins = (np.arange(first, last + 1) * levels - 0.5) * layer.step
     ax.hist(f, bins=bins, histtype="stepfilled", alpha=0.45, color="#2e86c1", label="float")
     ax.hist(q, bins=bins, histtype="step", linewidth=1.4, color="#c0392b", label="int8 dequantized")
     ax.set_yscale("log")

@@ -11,7 +11,7 @@ from gpuquant.compare.result import Comparison, Throughput
 def _layer(name: str, noise: float, rng) -> LayerError:
     f = rng.normal(size=2000).astype(np.float32)
     q = np.round(f / noise) * noise
-    layer = LayerError(name, name + "_q", "conv2d", ErrorSums().add(f, q))
+    layer = LayerError(name, name + "_q", "conv2d", noise, ErrorSums().add(f, q))
     layer.float_sample, layer.int8_sample = f, q.astype(np.float32)
     return layer
 
