@@ -115,6 +115,11 @@ def write_report(comparison: Comparison, directory: str | Path) -> Path:
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
               for k, v in _summary_rows(comparison)]
     parts.append("</table>")
+    if comparison.float_nodes:
+        parts.append("<h2>Left in float</h2><table><tr><th>node</th><th>op</th><th>why</th></tr>")
+        parts += [f"<tr><td>{html.escape(e['name'])}</td><td>{html.escape(e['op_type'])}</td>"
+                  f"<td>{html.escape(e['reason'])}</td></tr>" for e in comparison.float_nodes]
+        parts.append("</table>")
     if layers:
         bars = out / "sqnr_per_layer.png"
         _sqnr_bars(layers, bars)

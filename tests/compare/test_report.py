@@ -26,6 +26,7 @@ def _comparison() -> Comparison:
         layers=[_layer(f"t{i}", 0.02 * (i + 1), rng) for i in range(6)], layer_images=20,
         throughput=[Throughput("numpy", 100.0, 50.0)],
         sizes={"float_weights_bytes": 4000, "int8_file_bytes": 1200},
+        float_nodes=[{"name": "sm", "op_type": "Softmax", "reason": "excluded by the user"}],
     )
 
 
@@ -51,7 +52,7 @@ def test_report_written(tmp_path):
     text = page.read_text()
     assert text.count("data:image/png;base64,") == 1 + WORST_LAYERS
     assert (tmp_path / "rep" / "sqnr_per_layer.png").stat().st_size > 1000
-    assert "t5" in text and "90.00%" in text
+    assert "t5" in text and "90.00%" in text and "excluded by the user" in text
 
 
 def test_missing_matplotlib_says_how_to_install(monkeypatch):
