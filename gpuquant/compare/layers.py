@@ -64,8 +64,16 @@ def compared_tensors(model: IntegerModel) -> list[tuple[TensorSpec, str]]:
 
 
 def dequantized_like_float(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """``scale * (q - zero_point)`` as float32, in the float graph's NCHW order."""
-    real = dequantize(np.asarray(q), spec.qparams).astype(np.float32)
+    """``scale * (q - zero_point)`` as float32, in the float graph's NCHW order.
+
+    Per-tensor parameters take a float32 shortcut with the same result as ``dequantize``:
+    ``q - zero_point`` of 8-bit values is exact in float32.
+    """
+    qp = spec.qparams
+    if qp.axis is None:
+        real = (np.asarray(q).astype(np.float32) - np.float32(qp.zero_point[0])) * qp.scale[0]
+    else:
+        real = dequantize(np.asarray(q), qp).astype(np.float32)
     if spec.layout == "NHWC" and real.ndim == 4:
         real = real.transpose(TO_NCHW)
     return real

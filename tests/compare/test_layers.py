@@ -49,3 +49,15 @@ def test_missing_or_mismatched_tensors_are_skipped():
                    {"x_q": np.zeros((1, 2, 1, 3), np.int8)})
     comparison.add({}, {})
     assert comparison.results() == []
+
+
+def test_per_tensor_shortcut_equals_dequantize():
+    from gpuquant.compare.layers import dequantized_like_float
+    from gpuquant.quant.params import dequantize
+
+    for dtype, zp in (("int8", -7), ("uint8", 131)):
+        qp = QuantParams(scale=np.array([0.0371]), zero_point=np.array([zp]), dtype=dtype)
+        spec = TensorSpec("t", (None, 256), dtype, None, qp, float_name="f")
+        info = np.iinfo(dtype)
+        q = np.arange(info.min, info.max + 1, dtype=dtype).reshape(1, 256)
+        np.testing.assert_array_equal(dequantized_like_float(q, spec), dequantize(q, qp))
