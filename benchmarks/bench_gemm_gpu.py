@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<28} {name:<26} {1e3 * t:9.3f} {tops:9.2f} {share:>8}")
     if args.json:
         with open(args.json, "w") as f:
+            keys = ("shape", "kernel", "seconds", "tops")
             json.dump({"device": device_name, "cc": backend.k.cc, "peak_tops": peak,
-                       "rows": [dict(zip(("shape", "kernel", "seconds", "tops"), r)) for r in rows]},
-                      f, indent=1)
+                       "rows": [dict(zip(keys, r)) for r in rows]}, f, indent=1)
     return 0
 
 

@@ -1,8 +1,8 @@
 // conv.cu: NHWC 2-D convolution (ops/conv.py): implicit GEMM for any groups, and a direct kernel
 // for depthwise convolution (one input channel per group).
 //
-// gq_conv2d<X_UINT8, OUT, MMA> (X_UINT8, OUT, MMA as in gemm.cu): per group g (blockIdx.z) a GEMM
-// with M = batch * OH * OW rows (output pixels), N = C_out / groups columns and
+// gq_conv2d<OUT_INT32, MMA> (as in gemm.cu; x_uint8 a runtime flag): per group g (blockIdx.z)
+// a GEMM with M = batch * OH * OW rows (output pixels), N = C_out / groups columns and
 // K = KH * KW * Cg reduction values (Cg = C_in / groups), k ordered (kh, kw, c) as the OHWI
 // weights. Row m = (b, oh, ow) reads x[b, oh*sh - pad_top + kh*dh, ow*sw - pad_left + kw*dw,
 // g*Cg + c]; positions outside the input read the input zero point (real 0), so the folded
@@ -11,7 +11,7 @@
 // `pixel_words` = 1 when Cg, C and the group's channel offset are multiples of 4 and x is 4-byte
 // aligned: each word is then 4 channels of one pixel, read with one load.
 //
-// gq_depthwise_conv2d<X_UINT8, OUT>: output channel o reads input channel o / multiplier;
+// gq_depthwise_conv2d<OUT_INT32>: output channel o reads input channel o / multiplier;
 // acc = sum over the window of (x - zx) * (w' - zw'[o]) + bias[o] (padding contributes 0),
 // with w' (C_out, KH*KW) the int8 image of the weights. One thread per output element (NHWC order,
 // channel fastest), grid-stride loop, any 1-D grid and block.
@@ -22,9 +22,9 @@ struct GqConvGeometry {
 };
 
 // Rows of the implicit GEMM: words of x' for output pixel m, group channel offset c0.
-template <bool X_UINT8>
 struct GqConvLoader {
   const gq_u8* x;
+  gq_u32 flip;  // 0x80808080 for uint8 x, else 0
   GqConvGeometry geo;
   int M;
   int Cg;
@@ -43,7 +43,7 @@ struct GqConvLoader {
     const int iw = ow * geo.sw - geo.pad_left + kw * geo.dw;
     if (ih < 0 || ih >= geo.H || iw < 0 || iw >= geo.W) return pad_byte;
     const gq_u8 v = x[(((long long)b * geo.H + ih) * geo.W + iw) * geo.C + c0 + c];
-    return (gq_u32)(X_UINT8 ? (v ^ 0x80u) : v);
+    return (gq_u32)v ^ (flip & 0xffu);
   }
 
   __device__ __forceinline__ gq_u32 word(int m, int kw4) const {
@@ -62,7 +62,7 @@ struct GqConvLoader {
       if (ih < 0 || ih >= geo.H || iw < 0 || iw >= geo.W) return pad_byte * 0x01010101u;
       const gq_u32 v =
           *(const gq_u32*)(x + (((long long)b * geo.H + ih) * geo.W + iw) * geo.C + c0 + c);
-      return X_UINT8 ? (v ^ 0x80808080u) : v;
+      return v ^ flip;
     }
     gq_u32 v = 0u;
     for (int j = 0; j < 4 && k + j < K; ++j) v |= byte_at(b, oh, ow, k + j) << (8 * j);
@@ -70,10 +70,11 @@ struct GqConvLoader {
   }
 };
 
-template <bool X_UINT8, int OUT, bool MMA>
+template <bool OUT_INT32, bool MMA>
 __global__ void __launch_bounds__(GQ_GEMM_THREADS)
-gq_conv2d(const gq_u8* __restrict__ x, int batch, GqConvGeometry geo, int Cg, int input_zero_point8,
-          int pixel_words, const gq_u32* __restrict__ w, int n_per_group, int Kw,
+gq_conv2d(const gq_u8* __restrict__ x, int x_uint8, int batch, GqConvGeometry geo, int Cg,
+          int input_zero_point8, int pixel_words, const gq_u32* __restrict__ w, int n_per_group,
+          int Kw,
           const int* __restrict__ zw, const int* __restrict__ folded,
           const int* __restrict__ multiplier, const int* __restrict__ shift,
           const float* __restrict__ multiplier_f32, int zero_point, int qmin, int qmax,
@@ -81,16 +82,19 @@ gq_conv2d(const gq_u8* __restrict__ x, int batch, GqConvGeometry geo, int Cg, in
   const int g = (int)blockIdx.z;
   const int M = batch * geo.OH * geo.OW;
   const int K = geo.KH * geo.KW * Cg;
-  const GqConvLoader<X_UINT8> loader = {
-      x, geo, M, Cg, g * Cg, K, (gq_u32)(gq_u8)(gq_i8)input_zero_point8, pixel_words};
+  const GqConvLoader loader = {x,  x_uint8 ? 0x80808080u : 0u,
+                               geo, M, Cg, g * Cg, K, (gq_u32)(gq_u8)(gq_i8)input_zero_point8,
+                               pixel_words};
   const GqGemmEpilogue ep = {zw, folded,
                              {multiplier, shift, multiplier_f32, zero_point, qmin, qmax, rounding},
                              y, c_out, g * n_per_group};
-  gq_igemm_block<OUT, MMA>(loader, w + (long long)g * n_per_group * Kw, M, n_per_group, Kw, ep);
+  gq_igemm_block<OUT_INT32, MMA>(loader, w + (long long)g * n_per_group * Kw, M, n_per_group, Kw,
+                                 ep);
 }
 
-template <bool X_UINT8, int OUT>
-__global__ void gq_depthwise_conv2d(const gq_u8* __restrict__ x, int batch, GqConvGeometry geo,
+template <bool OUT_INT32>
+__global__ void gq_depthwise_conv2d(const gq_u8* __restrict__ x, int x_uint8, int batch,
+                                    GqConvGeometry geo,
                                     int depth_multiplier, int input_zero_point,
                                     const gq_i8* __restrict__ w, const int* __restrict__ zw,
                                     const int* __restrict__ bias,
@@ -116,17 +120,15 @@ __global__ void gq_depthwise_conv2d(const gq_u8* __restrict__ x, int batch, GqCo
         const int iw = ow * geo.sw - geo.pad_left + kw * geo.dw;
         if (iw < 0 || iw >= geo.W) continue;
         const gq_u8 raw = x[(((long long)b * geo.H + ih) * geo.W + iw) * geo.C + c];
-        const int xv = (X_UINT8 ? (int)raw : (int)(gq_i8)raw) - input_zero_point;
+        const int xv = (x_uint8 ? (int)raw : (int)(gq_i8)raw) - input_zero_point;
         const int wv = (int)w[o * geo.KH * geo.KW + kh * geo.KW + kw] - zw[o];
         acc = gq_wrap_add(acc, xv * wv);
       }
     }
-    if (OUT == GQ_OUT_INT32) {
+    if (OUT_INT32) {
       ((int*)y)[i] = acc;
-    } else if (OUT == GQ_OUT_UINT8) {
-      ((gq_u8*)y)[i] = (gq_u8)gq_requantize(acc, rq, o);
     } else {
-      ((gq_i8*)y)[i] = (gq_i8)gq_requantize(acc, rq, o);
+      ((gq_u8*)y)[i] = (gq_u8)gq_requantize(acc, rq, o);
     }
   }
 }

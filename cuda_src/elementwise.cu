@@ -21,8 +21,9 @@ __device__ __forceinline__ int gq_load8(const gq_u8* p, long long i, int is_uint
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
        i += (long long)gridDim.x * blockDim.x)
 
-extern "C" __global__ void gq_add(const gq_u8* __restrict__ a, int a_uint8, const gq_u8* __restrict__ b,
-                                  int b_uint8, long long n, int a_zero_point, int b_zero_point,
+extern "C" __global__ void gq_add(const gq_u8* __restrict__ a, int a_uint8,
+                                  const gq_u8* __restrict__ b, int b_uint8, long long n,
+                                  int a_zero_point, int b_zero_point,
                                   int a_multiplier, int a_shift, float a_multiplier_f32,
                                   int b_multiplier, int b_shift, float b_multiplier_f32,
                                   int b_negate, int left_shift, const int* __restrict__ multiplier,
@@ -42,8 +43,9 @@ extern "C" __global__ void gq_add(const gq_u8* __restrict__ a, int a_uint8, cons
   }
 }
 
-extern "C" __global__ void gq_mul(const gq_u8* __restrict__ a, int a_uint8, const gq_u8* __restrict__ b,
-                                  int b_uint8, long long n, int a_zero_point, int b_zero_point,
+extern "C" __global__ void gq_mul(const gq_u8* __restrict__ a, int a_uint8,
+                                  const gq_u8* __restrict__ b, int b_uint8, long long n,
+                                  int a_zero_point, int b_zero_point,
                                   const int* __restrict__ multiplier, const int* __restrict__ shift,
                                   const float* __restrict__ multiplier_f32, int zero_point,
                                   int qmin, int qmax, int rounding, gq_u8* __restrict__ y) {

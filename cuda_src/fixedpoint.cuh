@@ -3,8 +3,9 @@
 // A real multiplier M = multiplier * 2^(shift - 31), multiplier an int32 in [0, 2^31), shift in
 // [-31, 30], is applied to an int32 accumulator in one of three rounding modes
 // (docs/quantization.md, eq. 5-7; gpuquant/quant/fixedpoint.py is the reference):
-//   GQ_ROUND_GEMMLOWP (0): saturating left shift by max(shift, 0), SaturatingRoundingDoublingHighMul,
-//                          RoundingDivideByPOT by max(-shift, 0) (two roundings).
+//   GQ_ROUND_GEMMLOWP (0): saturating left shift by max(shift, 0),
+//                          SaturatingRoundingDoublingHighMul, RoundingDivideByPOT by
+//                          max(-shift, 0) (two roundings).
 //   GQ_ROUND_SINGLE   (1): round_half_away_from_zero(acc * multiplier * 2^(shift - 31)) in int64,
 //                          saturated to int32 (one rounding).
 //   GQ_ROUND_F32      (2): rint(float32(M) * float32(acc)) (float32 product, half to even),

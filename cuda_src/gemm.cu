@@ -1,10 +1,10 @@
 // gemm.cu: fully connected layer y = requant(x @ w.T + bias) on 8-bit x (M, K) (ops/gemm.py).
 //
 // Template parameters of gq_gemm:
-//   X_UINT8  x is uint8 (converted on load to x' = x - 128, a flip of the top bit), else int8;
-//   OUT      GQ_OUT_INT8 / GQ_OUT_UINT8: requantized 8-bit y; GQ_OUT_INT32: the accumulators;
-//   MMA      tensor-core path (sm_80+) instead of __dp4a.
-// Arguments: x, M, K, x_words_aligned (1 when K % 4 == 0 and x is 4-byte aligned: whole-word
+//   OUT_INT32  y holds the int32 accumulators; else the requantized 8-bit codes;
+//   MMA        tensor-core path (sm_80+) instead of __dp4a.
+// Arguments: x, x_uint8 (x is uint8, converted on load to x' = x - 128 by flipping the top
+// bit; else int8), M, K, x_words_aligned (1 when K % 4 == 0 and x is 4-byte aligned: whole-word
 // loads), w' (N, Kw) int8 packed in words with k zero-padded to Kw = ceil(K / 4), N, the
 // per-channel zw' and folded' (igemm.cuh), the requantization (fixedpoint.cuh: per-channel
 // multiplier, shift, float32 multiplier, output zero point, qmin, qmax, rounding mode), y (M, N).
@@ -13,9 +13,9 @@
 #include "igemm.cuh"
 
 // Row m of x' as words; bytes past K (and rows past M) read as zero.
-template <bool X_UINT8>
 struct GqRowLoader {
   const gq_u8* x;
+  gq_u32 flip;  // 0x80808080 for uint8 x, else 0
   int M;
   int K;
   int aligned;
@@ -24,7 +24,6 @@ struct GqRowLoader {
     const int k = 4 * kw;
     if (m >= M || k >= K) return 0u;
     const gq_u8* row = x + (long long)m * K;
-    const gq_u32 flip = X_UINT8 ? 0x80808080u : 0u;
     if (aligned) return *(const gq_u32*)(row + k) ^ flip;
     gq_u32 v = 0u;
     for (int j = 0; j < 4 && k + j < K; ++j) v |= (gq_u32)(row[k + j] ^ (flip & 0xffu)) << (8 * j);
@@ -32,15 +31,15 @@ struct GqRowLoader {
   }
 };
 
-template <bool X_UINT8, int OUT, bool MMA>
+template <bool OUT_INT32, bool MMA>
 __global__ void __launch_bounds__(GQ_GEMM_THREADS)
-gq_gemm(const gq_u8* __restrict__ x, int M, int K, int x_words_aligned,
+gq_gemm(const gq_u8* __restrict__ x, int x_uint8, int M, int K, int x_words_aligned,
         const gq_u32* __restrict__ w, int N, int Kw, const int* __restrict__ zw,
         const int* __restrict__ folded, const int* __restrict__ multiplier,
         const int* __restrict__ shift, const float* __restrict__ multiplier_f32, int zero_point,
         int qmin, int qmax, int rounding, void* __restrict__ y) {
-  const GqRowLoader<X_UINT8> loader = {x, M, K, x_words_aligned};
+  const GqRowLoader loader = {x, x_uint8 ? 0x80808080u : 0u, M, K, x_words_aligned};
   const GqGemmEpilogue ep = {
       zw, folded, {multiplier, shift, multiplier_f32, zero_point, qmin, qmax, rounding}, y, N, 0};
-  gq_igemm_block<OUT, MMA>(loader, w, M, N, Kw, ep);
+  gq_igemm_block<OUT_INT32, MMA>(loader, w, M, N, Kw, ep);
 }

@@ -30,9 +30,6 @@
 #define GQ_SMEM_STRIDE 12
 #define GQ_GEMM_THREADS 128
 
-#define GQ_OUT_INT8 0
-#define GQ_OUT_UINT8 1
-#define GQ_OUT_INT32 2
 
 // Per-channel data of the epilogue; channel = n_offset + n, output row stride ldy.
 struct GqGemmEpilogue {
@@ -44,23 +41,23 @@ struct GqGemmEpilogue {
   int n_offset;
 };
 
-template <int OUT>
+// OUT_INT32: the accumulator itself; else the requantized code as a byte (int8 and uint8 codes
+// store alike, two's complement).
+template <bool OUT_INT32>
 __device__ __forceinline__ void gq_gemm_store(const GqGemmEpilogue& ep, int m, int n, int dot,
                                               int rowsum) {
   const int ch = ep.n_offset + n;
   const int acc = gq_wrap_add(gq_wrap_add(dot, -gq_wrap_mul(ep.zw[ch], rowsum)), ep.folded[ch]);
   const long long at = (long long)m * ep.ldy + ch;
-  if (OUT == GQ_OUT_INT32) {
+  if (OUT_INT32) {
     ((int*)ep.y)[at] = acc;
-  } else if (OUT == GQ_OUT_UINT8) {
-    ((gq_u8*)ep.y)[at] = (gq_u8)gq_requantize(acc, ep.rq, ch);
   } else {
-    ((gq_i8*)ep.y)[at] = (gq_i8)gq_requantize(acc, ep.rq, ch);
+    ((gq_u8*)ep.y)[at] = (gq_u8)gq_requantize(acc, ep.rq, ch);
   }
 }
 
 // y[m0.., n0..] for one block; w points at N rows of Kw words (k padded with zeros to 4).
-template <int OUT, bool MMA, class Loader>
+template <bool OUT_INT32, bool MMA, class Loader>
 __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u32* __restrict__ w,
                                                int M, int N, int Kw, const GqGemmEpilogue& ep) {
   __shared__ gq_u32 As[GQ_BM][GQ_SMEM_STRIDE];
@@ -166,7 +163,7 @@ __device__ __forceinline__ void gq_igemm_block(const Loader& loader, const gq_u3
       col = tx + 16 * (e & 3);
     }
     if (m0 + row < M && n0 + col < N) {
-      gq_gemm_store<OUT>(ep, m0 + row, n0 + col, acc[e], rowsums[row]);
+      gq_gemm_store<OUT_INT32>(ep, m0 + row, n0 + col, acc[e], rowsums[row]);
     }
   }
 }

@@ -1,8 +1,9 @@
 // matmul.cu: batched product of two 8-bit activations (ops/gemm.py, MatMulParams):
 //   acc[b, m, n] = sum_k (a[b, m, k] - za) * (b[b, k, n] - zb[n]),  y = requant(acc) or acc.
 // a (batch, M, K) and b (batch, K, N) are C-contiguous with the batch already broadcast by the
-// launcher; zb and the requantization arrays have N entries. One thread per output (b, m, n), n fastest, grid-stride loop, any
-// 1-D grid and block. OUT as in igemm.cuh (GQ_OUT_INT32: accumulators out; else 8-bit bytes).
+// launcher; zb and the requantization arrays have N entries. One thread per output (b, m, n),
+// n fastest, grid-stride loop, any 1-D grid and block. OUT_INT32: y holds the accumulators;
+// else the requantized codes as bytes.
 #include "fixedpoint.cuh"
 
 template <int OUT_INT32>

@@ -16,7 +16,9 @@
 
 // Row and k of byte `byte` (0..3) of A register `reg` held by `lane`.
 GQ_HD int gq_mma_a_row(int lane, int reg) { return (lane >> 2) + 8 * (reg & 1); }
-GQ_HD int gq_mma_a_k(int lane, int reg, int byte) { return 4 * (lane & 3) + 16 * (reg >> 1) + byte; }
+GQ_HD int gq_mma_a_k(int lane, int reg, int byte) {
+  return 4 * (lane & 3) + 16 * (reg >> 1) + byte;
+}
 // Column and k of byte `byte` of B register `reg` held by `lane`.
 GQ_HD int gq_mma_b_col(int lane) { return lane >> 2; }
 GQ_HD int gq_mma_b_k(int lane, int reg, int byte) { return 4 * (lane & 3) + 16 * reg + byte; }

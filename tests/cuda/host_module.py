@@ -3,11 +3,13 @@
 ``HostModule`` is shaped like ``cupy.RawModule``: built from a ``.cu`` file and its
 ``name_expressions``; ``get_function(name)`` returns a callable ``(grid, block, args)`` whose
 ``args`` are NumPy arrays (passed as device pointers), NumPy scalars and one-element structured
-arrays (both passed by value, the latter as a C struct), as CuPy's ``RawKernel`` takes them. Two builds:
+arrays (both passed by value, the latter as a C struct), as CuPy's ``RawKernel`` takes them.
+Two builds:
 
 - a shared library loaded with ctypes (fast, the default);
-- ``sanitize="thread"``: a ThreadSanitizer executable run in a subprocess per launch (ThreadSanitizer
-  cannot be loaded into an uninstrumented Python); its report is kept in ``last_report``.
+- ``sanitize="thread"``: a ThreadSanitizer executable run in a subprocess per launch
+  (ThreadSanitizer cannot be loaded into an uninstrumented Python); its report is kept in
+  ``last_report``.
 
 Builds are cached under ``build/cuda_host/`` keyed by a hash of every source and flag.
 """
@@ -90,7 +92,8 @@ class HostModule:
         self.names = list(name_expressions)
         self.sanitize = sanitize
         self.last_report = ""
-        flags = ["-std=c++20", "-pthread", "-fPIC", "-w", f"-I{CUDA_SRC}", f"-I{SHIM_DIR}"]
+        flags = ["-std=c++20", "-ffp-contract=off", "-pthread", "-fPIC", "-w",
+                 f"-I{CUDA_SRC}", f"-I{SHIM_DIR}"]
         flags += [f"-D{d}" for d in defines]
         flags += ["-O1", "-g", "-fsanitize=thread"] if sanitize == "thread" else ["-O2"]
         key = hashlib.sha256(

@@ -50,7 +50,8 @@ def test_conv_geometries(host_backend, reference, case, rounding):
     np.testing.assert_array_equal(host_backend.conv2d(x, p), reference.conv2d(x, p))
 
 
-@pytest.mark.parametrize("x_dtype,zx", [("uint8", 0), ("uint8", 255), ("int8", -128), ("int8", 127)])
+@pytest.mark.parametrize("x_dtype,zx",
+                         [("uint8", 0), ("uint8", 255), ("int8", -128), ("int8", 127)])
 @pytest.mark.parametrize("w_dtype", ["int8", "uint8"])
 @pytest.mark.parametrize("case", [0, 4, 6])
 def test_conv_dtypes_and_padding_zero_points(host_backend, reference, x_dtype, zx, w_dtype, case):

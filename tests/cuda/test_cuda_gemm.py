@@ -91,7 +91,8 @@ def test_gemm_wraps_inside_but_final_sum_is_exact():
 
 def test_gemm_n6_uint8_times_int8_pairs(host_backend):
     """N6: uint8 [255, 255] . int8 [127, 127] accumulates 64770 (no 16-bit saturation)."""
-    p = GemmParams("fc", np.array([[127, 127]], np.int8), np.zeros(1), 0, "uint8", np.zeros(1), None)
+    w = np.array([[127, 127]], np.int8)
+    p = GemmParams("fc", w, np.zeros(1), 0, "uint8", np.zeros(1), None)
     assert host_backend.gemm(np.array([[255, 255]], np.uint8), p)[0, 0] == 64770
 
 

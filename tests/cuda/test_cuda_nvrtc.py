@@ -39,7 +39,7 @@ def _ptx(file: str, cc: int, names: list[str]) -> str:
 
 
 def test_tensor_core_path_emits_mma_only_from_sm80():
-    assert MMA in _ptx("gemm.cu", 80, [gemm_name(False, 0, True)])
-    dp4a = _ptx("gemm.cu", 75, [gemm_name(False, 0, False)])
+    assert MMA in _ptx("gemm.cu", 80, [gemm_name(False, True)])
+    dp4a = _ptx("gemm.cu", 75, [gemm_name(False, False)])
     assert MMA not in dp4a
     assert "dp4a.s32.s32" in dp4a

@@ -38,7 +38,8 @@ def _requant(real, dtype, rounding, zp=3, channels=1):
 
 
 @pytest.mark.parametrize("dtype", DT)
-@pytest.mark.parametrize("geometry", [((2, 2), (2, 2), (0, 0, 0, 0)), ((3, 3), (2, 1), (1, 1, 1, 1)),
+@pytest.mark.parametrize("geometry", [((2, 2), (2, 2), (0, 0, 0, 0)),
+                                      ((3, 3), (2, 1), (1, 1, 1, 1)),
                                       ((3, 2), (1, 2), (2, 0, 1, 1))])
 def test_pools(host_backend, reference, dtype, geometry):
     kernel, stride, padding = geometry
@@ -156,7 +157,19 @@ def test_quantize_rejects_nan(host_backend):
 
 def test_layout_ops(host_backend, reference):
     x = np.arange(24, dtype=np.int8).reshape(2, 3, 4)
-    np.testing.assert_array_equal(host_backend.transpose(x, (2, 0, 1)), reference.transpose(x, (2, 0, 1)))
+    np.testing.assert_array_equal(host_backend.transpose(x, (2, 0, 1)),
+                                  reference.transpose(x, (2, 0, 1)))
     np.testing.assert_array_equal(host_backend.reshape(x, (4, 6)), reference.reshape(x, (4, 6)))
     pads = [(0, 0), (1, 2), (0, 1)]
     np.testing.assert_array_equal(host_backend.pad(x, pads, -5), reference.pad(x, pads, -5))
+
+
+@pytest.mark.parametrize("dtype,narrow,bits", [("int8", True, 8), ("int8", False, 4),
+                                               ("uint8", False, 3)])
+def test_quantize_clamps_to_narrow_and_few_bit_bounds(host_backend, reference, dtype, narrow, bits):
+    q = QuantParams(np.float32(0.05), np.int32(0), dtype, narrow_range=narrow, num_bits=bits)
+    x = np.linspace(-20, 20, 41, dtype=np.float32)
+    p = QuantizeParams("q", q)
+    y = host_backend.quantize(x, p)
+    np.testing.assert_array_equal(y, reference.quantize(x, p))
+    assert (y.min(), y.max()) == q.bounds

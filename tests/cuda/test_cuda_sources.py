@@ -1,4 +1,4 @@
-"""The CUDA sources are found (checkout or installed package data) and every kernel file is there."""
+"""The CUDA sources are found (checkout or installed package data), every kernel file with them."""
 
 from __future__ import annotations
 

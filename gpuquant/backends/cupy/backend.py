@@ -29,11 +29,14 @@ from ...ops import (
     PoolParams,
     QuantizeParams,
 )
+from ...ops.float_pool import FloatAvgPoolParams
+from ...ops.float_softmax import FloatSoftmaxParams
+from ...ops.pair_lookup import PairLookupParams
+from ...ops.softmax import SoftmaxParams
 from ...quant.fixedpoint import multiplier_to_float32
 from ...quant.params import DTYPES, QuantParams
 from .kernels import MMA_MIN_CC, conv_name, depthwise_name, gemm_name, matmul_name
 from .operands import (
-    OUT_INT32,
     RequantOperands,
     gemm_operands,
     requant_operands,
@@ -47,6 +50,9 @@ CONV_GEOMETRY = np.dtype([(f, "<i4") for f in (
     "H", "W", "C", "OH", "OW", "KH", "KW", "sh", "sw", "dh", "dw", "pad_top", "pad_left")])
 POOL_GEOMETRY = np.dtype([(f, "<i4") for f in (
     "H", "W", "C", "OH", "OW", "KH", "KW", "sh", "sw", "pad_top", "pad_left")])
+FLOAT_POOL_GEOMETRY = np.dtype([(f, "<i4") for f in (
+    "H", "W", "C", "OH", "OW", "KH", "KW", "sh", "sw", "pad_top", "pad_left",
+    "count_include_pad")])
 QUANTIZE_ROUNDING_CODES = {"half_to_even": 0, "half_away_from_zero": 1}
 
 i32 = np.int32
@@ -99,7 +105,8 @@ class CupyBackend:
                 f"{tuple(x.shape)}"
             )
         if ndim is not None and x.ndim != ndim:
-            raise ShapeError(f"layer {layer!r}: {what} must be {ndim}-D, got shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"layer {layer!r}: {what} must be {ndim}-D, got shape {tuple(x.shape)}")
         return self.xp.ascontiguousarray(x)
 
     def _grid1d(self, n: int) -> tuple[int]:
@@ -152,10 +159,10 @@ class CupyBackend:
         if m == 0:
             return y
         aligned = k % 4 == 0 and self.k.pointer(x) % 4 == 0
-        fn = self.k.function(
-            "gemm.cu", gemm_name(p.input_dtype == "uint8", ops.requant.out_kind, self._mma()))
+        fn = self.k.function("gemm.cu", gemm_name(ops.requant.out_int32, self._mma()))
         fn((_blocks(m, TILE), _blocks(n, TILE)), (THREADS,),
-           (x, i32(m), i32(k), i32(aligned), w, i32(n), i32(w.shape[1]), zw, folded, *rq_args, y))
+           (x, i32(p.input_dtype == "uint8"), i32(m), i32(k), i32(aligned), w, i32(n),
+            i32(w.shape[1]), zw, folded, *rq_args, y))
         return y
 
     def conv2d(self, x: Any, p: Conv2DParams) -> Any:
@@ -184,10 +191,10 @@ class CupyBackend:
         n_per_group = c_out // p.groups
         pixel_words = cg % 4 == 0 and c % 4 == 0 and self.k.pointer(x) % 4 == 0
         zx8 = int(zero_point_image(p.input_zero_point, p.input_dtype))
-        fn = self.k.function("conv.cu", conv_name(x_uint8, ops.requant.out_kind, self._mma()))
+        fn = self.k.function("conv.cu", conv_name(ops.requant.out_int32, self._mma()))
         fn((_blocks(batch * oh * ow, TILE), _blocks(n_per_group, TILE), p.groups), (THREADS,),
-           (x, i32(batch), geo, i32(cg), i32(zx8), i32(pixel_words), w, i32(n_per_group),
-            i32(w.shape[1]), zw, folded, *rq_args, y, i32(c_out)))
+           (x, i32(x_uint8), i32(batch), geo, i32(cg), i32(zx8), i32(pixel_words), w,
+            i32(n_per_group),            i32(w.shape[1]), zw, folded, *rq_args, y, i32(c_out)))
         return y
 
     def _depthwise(self, x, p: Conv2DParams, geo, out_shape, x_uint8: bool):
@@ -204,10 +211,10 @@ class CupyBackend:
         y = self.xp.empty(out_shape, dtype=rq.out_dtype)
         if y.size == 0:
             return y
-        fn = self.k.function("conv.cu", depthwise_name(x_uint8, rq.out_kind))
+        fn = self.k.function("conv.cu", depthwise_name(rq.out_int32))
         fn(self._grid1d(y.size), (THREADS,),
-           (x, i32(out_shape[0]), geo, i32(c_out // p.in_channels), i32(p.input_zero_point),
-            w, zw, bias, *rq_args, y))
+           (x, i32(x_uint8), i32(out_shape[0]), geo, i32(c_out // p.in_channels),
+            i32(p.input_zero_point),            w, zw, bias, *rq_args, y))
         return y
 
     def matmul(self, a: Any, b: Any, p: MatMulParams) -> Any:
@@ -234,8 +241,7 @@ class CupyBackend:
         y = xp.empty((*batch_shape, m, n), dtype=rq.out_dtype)
         if y.size == 0:
             return y
-        out_int32 = rq.out_kind == OUT_INT32
-        fn = self.k.function("matmul.cu", matmul_name(out_int32))
+        fn = self.k.function("matmul.cu", matmul_name(rq.out_int32))
         fn(self._grid1d(y.size), (THREADS,),
            (a3, i32(p.a_dtype == "uint8"), b3, i32(p.b_dtype == "uint8"), i32(batch), i32(m),
             i32(p.k), i32(n), i32(p.a_zero_point), zb, *rq_args, y))
@@ -350,8 +356,10 @@ class CupyBackend:
         if nans:
             raise QuantizationError(f"layer {p.name!r}: cannot quantize NaN ({nans} values)")
         q = p.params
-        scale, zp = self._uploads.get(p, lambda: (self._upload(q.scale), self._upload(q.zero_point)))
-        np_dtype, qmin, qmax = DTYPES[q.dtype]
+        scale, zp = self._uploads.get(
+            p, lambda: (self._upload(q.scale), self._upload(q.zero_point)))
+        np_dtype = DTYPES[q.dtype][0]
+        qmin, qmax = q.bounds
         y = self.xp.empty(x.shape, dtype=np_dtype)
         if y.size == 0:
             return y
@@ -364,7 +372,8 @@ class CupyBackend:
 
     def dequantize(self, x: Any, p: QuantParams) -> Any:
         x = self._input("dequantize", "input", x, ("int8", "uint8"))
-        scale, zp = self._uploads.get(p, lambda: (self._upload(p.scale), self._upload(p.zero_point)))
+        scale, zp = self._uploads.get(
+            p, lambda: (self._upload(p.scale), self._upload(p.zero_point)))
         y = self.xp.empty(x.shape, dtype=np.float32)
         if y.size == 0:
             return y
@@ -388,3 +397,75 @@ class CupyBackend:
             if not info.min <= value <= info.max:
                 raise ShapeError(f"pad value {value} does not fit {x.dtype}")
         return self.xp.pad(x, [tuple(q) for q in pads], mode="constant", constant_values=value)
+
+    def pair_lookup(self, a: Any, b: Any, p: PairLookupParams) -> Any:
+        a = self._input(p.name, "input a", a, (p.a_dtype,))
+        b = self._input(p.name, "input b", b, (p.b_dtype,))
+        try:
+            shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+        except ValueError:
+            raise ShapeError(
+                f"layer {p.name!r}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
+            ) from None
+        xp = self.xp
+        a = xp.ascontiguousarray(xp.broadcast_to(a, shape))
+        b = xp.ascontiguousarray(xp.broadcast_to(b, shape))
+        table = self._uploads.get(p, lambda: self._upload(np.ascontiguousarray(p.table)))
+        y = xp.empty(shape, dtype=p.table.dtype)
+        if y.size == 0:
+            return y
+        self.k.function("imported.cu", "gq_pair_lookup")(
+            self._grid1d(y.size), (THREADS,),
+            (a, i32(p.a_dtype == "uint8"), b, i32(p.b_dtype == "uint8"), np.int64(y.size), table,
+             y))
+        return y
+
+    def avg_pool2d_float(self, x: Any, p: FloatAvgPoolParams) -> Any:
+        x = self._input(p.name, "input", x, (p.input_dtype,), 4)
+        batch, h, w, c = x.shape
+        oh, ow = p.output_hw((h, w))
+        np_dtype, lo, hi = DTYPES[p.output_dtype]
+        y = self.xp.empty((batch, oh, ow, c), dtype=np_dtype)
+        if y.size == 0:
+            return y
+        dequant = self._uploads.get(
+            p, lambda: self._upload(np.ascontiguousarray(p.dequant, dtype=np.float32)))
+        geo = _struct(FLOAT_POOL_GEOMETRY, h, w, c, oh, ow, *p.kernel, *p.stride, p.padding[0],
+                      p.padding[2], p.count_include_pad)
+        self.k.function("imported.cu", "gq_avg_pool2d_float")(
+            self._grid1d(y.size), (THREADS,),
+            (x, i32(p.input_dtype == "uint8"), i32(batch), geo, dequant,
+             np.float32(p.output_scale), np.float32(p.output_zero_point), i32(lo), i32(hi), y))
+        return y
+
+    def _rows(self, layer: str, x: Any, dtype: str):
+        x = self._input(layer, "input", x, (dtype,))
+        if x.ndim == 0 or x.shape[-1] == 0:
+            raise ShapeError(f"layer {layer!r}: softmax needs a non-empty last axis, got {x.shape}")
+        return x, x.size // x.shape[-1], x.shape[-1]
+
+    def softmax(self, x: Any, p: SoftmaxParams) -> Any:
+        x, rows, d = self._rows(p.name, x, p.input_dtype)
+        np_dtype, lo, hi = DTYPES[p.output_dtype]
+        y = self.xp.empty(x.shape, dtype=np_dtype)
+        if rows == 0:
+            return y
+        self.k.function("imported.cu", "gq_softmax")(
+            self._grid1d(rows), (THREADS,),
+            (x, i32(p.input_dtype == "uint8"), np.int64(rows), i32(d), i32(p.input_multiplier),
+             i32(p.input_left_shift), i32(p.diff_min), i32(lo), i32(hi), y))
+        return y
+
+    def softmax_float(self, x: Any, p: FloatSoftmaxParams) -> Any:
+        x, rows, d = self._rows(p.name, x, p.dtype)
+        np_dtype, lo, hi = DTYPES[p.dtype]
+        y = self.xp.empty(x.shape, dtype=np_dtype)
+        if rows == 0:
+            return y
+        table = self._uploads.get(
+            p, lambda: self._upload(np.ascontiguousarray(p.table, dtype=np.float32)))
+        self.k.function("imported.cu", "gq_softmax_float")(
+            self._grid1d(rows), (THREADS,),
+            (x, i32(p.dtype == "uint8"), np.int64(rows), i32(d), table,
+             np.float32(p.inverse_scale), i32(p.zero_point), i32(lo), i32(hi), y))
+        return y

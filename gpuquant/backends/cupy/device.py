@@ -34,7 +34,8 @@ class CudaKernels:
         self._modules: dict[tuple[int, str], Any] = {}
         self._digest = _sources_digest()
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-        self.device_name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        name = props["name"]
+        self.device_name = name.decode() if isinstance(name, bytes) else str(name)
         self.cc = 10 * int(props["major"]) + int(props["minor"])
         # Grid-stride kernels: enough blocks of 128 threads to fill every multiprocessor.
         self.max_blocks = 16 * int(props["multiProcessorCount"])

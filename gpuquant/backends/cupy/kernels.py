@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from .operands import OUT_INT8, OUT_INT32, OUT_UINT8
-
 MMA_MIN_CC = 80
-OUT_KINDS = (OUT_INT8, OUT_UINT8, OUT_INT32)
 OPTIONS = ("-std=c++17",)
 
 
@@ -20,21 +17,21 @@ def _b(v: bool) -> str:
     return "true" if v else "false"
 
 
-def gemm_name(x_uint8: bool, out_kind: int, mma: bool) -> str:
-    return f"gq_gemm<{_b(x_uint8)}, {out_kind}, {_b(mma)}>"
+def gemm_name(out_int32: bool, mma: bool) -> str:
+    return f"gq_gemm<{_b(out_int32)}, {_b(mma)}>"
 
 
-def conv_name(x_uint8: bool, out_kind: int, mma: bool) -> str:
-    return f"gq_conv2d<{_b(x_uint8)}, {out_kind}, {_b(mma)}>"
+def conv_name(out_int32: bool, mma: bool) -> str:
+    return f"gq_conv2d<{_b(out_int32)}, {_b(mma)}>"
 
 
-def depthwise_name(x_uint8: bool, out_kind: int) -> str:
-    return f"gq_depthwise_conv2d<{_b(x_uint8)}, {out_kind}>"
+def depthwise_name(out_int32: bool) -> str:
+    return f"gq_depthwise_conv2d<{_b(out_int32)}>"
 
 
 def _igemm_names(make, cc: int) -> list[str]:
     mmas = (False, True) if cc >= MMA_MIN_CC else (False,)
-    return [make(xu, out, mma) for xu, out, mma in product((False, True), OUT_KINDS, mmas)]
+    return [make(out, mma) for out, mma in product((False, True), mmas)]
 
 
 def name_expressions(file: str, cc: int) -> list[str]:
@@ -42,9 +39,7 @@ def name_expressions(file: str, cc: int) -> list[str]:
     if file == "gemm.cu":
         return _igemm_names(gemm_name, cc)
     if file == "conv.cu":
-        return _igemm_names(conv_name, cc) + [
-            depthwise_name(xu, out) for xu, out in product((False, True), OUT_KINDS)
-        ]
+        return _igemm_names(conv_name, cc) + [depthwise_name(out) for out in (False, True)]
     return list(PLAIN_KERNELS[file])
 
 
@@ -57,6 +52,7 @@ PLAIN_KERNELS: dict[str, tuple[str, ...]] = {
     "elementwise.cu": ("gq_add", "gq_mul", "gq_lookup", "gq_quantize", "gq_dequantize"),
     "pool.cu": ("gq_max_pool2d", "gq_avg_pool2d", "gq_mean"),
     "matmul.cu": (matmul_name(False), matmul_name(True)),
+    "imported.cu": ("gq_pair_lookup", "gq_avg_pool2d_float", "gq_softmax", "gq_softmax_float"),
 }
 
 KERNEL_FILES = ("gemm.cu", "conv.cu", *PLAIN_KERNELS)

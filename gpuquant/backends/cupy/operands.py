@@ -20,7 +20,6 @@ import numpy as np
 from ...ops import Requant
 from ...quant.fixedpoint import multiplier_to_float32
 
-OUT_INT8, OUT_UINT8, OUT_INT32 = 0, 1, 2
 ROUNDING_CODES = {"gemmlowp": 0, "single": 1, "float32_half_even": 2}
 
 
@@ -62,7 +61,7 @@ class RequantOperands:
     qmin: int
     qmax: int
     rounding: int
-    out_kind: int
+    out_int32: bool  # requant None: the kernels write int32 accumulators
     out_dtype: np.dtype
 
 
@@ -71,13 +70,12 @@ def requant_operands(rq: Requant | None, channels: int) -> RequantOperands:
     if rq is None:
         zeros = np.zeros(channels, dtype=np.int32)
         return RequantOperands(zeros, zeros, zeros.astype(np.float32), 0, 0, 0, 0,
-                               OUT_INT32, np.dtype(np.int32))
+                               True, np.dtype(np.int32))
     m = np.broadcast_to(rq.multiplier, (channels,)).astype(np.int32)
     s = np.broadcast_to(rq.shift, (channels,)).astype(np.int32)
-    kind = OUT_UINT8 if rq.dtype == "uint8" else OUT_INT8
     return RequantOperands(
         m, s, multiplier_to_float32(m, s), int(rq.zero_point), int(rq.qmin), int(rq.qmax),
-        ROUNDING_CODES[rq.rounding], kind, np.dtype(rq.dtype),
+        ROUNDING_CODES[rq.rounding], False, np.dtype(rq.dtype),
     )
 
 

@@ -12,6 +12,7 @@
 // Kernel arguments arrive as cuLaunchKernel's kernelParams: args[i] points at argument i.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
@@ -37,6 +38,8 @@ struct dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
+using std::max;
+using std::min;
 using std::rintf;
 using std::roundf;
 
@@ -167,6 +170,11 @@ template <class T>
 T __shfl_xor_sync(unsigned, T value, int lane_mask) {
   return gq_host::shfl(value, (gq_host::linear_tid() % gq_host::kWarpSize) ^ lane_mask);
 }
+
+// Single float32 operations, rounded to nearest even (the shim builds without FMA contraction).
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 
 // Sum of the four signed byte products of a and b, plus c (modulo 2^32, as the hardware).
 inline int __dp4a(int a, int b, int c) {
