@@ -8,11 +8,11 @@ trained model as QDQ ONNX, for frontends/onnx_qdq.py) are here too.
 from importlib.util import find_spec
 
 from .fake_quant import Nudged, fake_quant, fake_quant_gradient, nudge, nudged_qparams
-from .ranges import RangeTracker, batch_range, ema_update, symmetric_range
+from .ranges import RangeTracker, batch_range, ema_update, minmax_update, symmetric_range
 
 __all__ = [
     "Nudged", "RangeTracker", "batch_range", "ema_update", "fake_quant", "fake_quant_gradient",
-    "nudge", "nudged_qparams", "symmetric_range",
+    "minmax_update", "nudge", "nudged_qparams", "symmetric_range",
 ]
 
 if find_spec("torch") is not None:

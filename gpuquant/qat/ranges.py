@@ -4,12 +4,14 @@
   moving-average quantizer does, so that nudging (fake_quant.py) never has to shift it.
 - Activations (``mode="ema"``): the first observed batch sets the range; after that
   ``min <- decay * min + (1 - decay) * batch_min`` and the same for ``max``.
+- Calibration without training (``mode="minmax"``): the running minimum and maximum over all
+  observed batches (post-training quantization's min/max ranges).
 - Weights (``mode="last"``): the range is the current tensor's own range at every step, per
   output channel when ``axis`` is set; ``symmetric`` makes it ``[-m, m]`` with
   ``m = max(|min|, |max|)`` (the converter's symmetric weights).
 - ``freeze_after = N``: after N observed batches the range stops changing.
 
-``ema_update`` and ``symmetric_range`` are plain arithmetic, so the PyTorch modules apply the same
+``ema_update``, ``minmax_update`` and ``symmetric_range`` are plain arithmetic, so the PyTorch modules apply the same
 rules to tensors.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..errors import CalibrationError
 
-MODES = ("ema", "last")
+MODES = ("ema", "minmax", "last")
 
 
 def batch_range(x: np.ndarray, axis: int | None = None, name: str = "") -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +51,14 @@ def ema_update(cur_min: Any, cur_max: Any, batch_min: Any, batch_max: Any, decay
     return (
         decay * cur_min + (1.0 - decay) * batch_min,
         decay * cur_max + (1.0 - decay) * batch_max,
+    )
+
+
+def minmax_update(cur_min: Any, cur_max: Any, batch_min: Any, batch_max: Any):
+    """``(min(cur_min, batch_min), max(cur_max, batch_max))``; NumPy arrays or torch tensors."""
+    return (
+        cur_min + (batch_min - cur_min) * (batch_min < cur_min),
+        cur_max + (batch_max - cur_max) * (batch_max > cur_max),
     )
 
 
@@ -96,6 +106,8 @@ class RangeTracker:
             lo, hi = symmetric_range(lo, hi)
         if self.mode == "ema" and self.min is not None:
             lo, hi = ema_update(self.min, self.max, lo, hi, self.decay)
+        elif self.mode == "minmax" and self.min is not None:
+            lo, hi = minmax_update(self.min, self.max, lo, hi)
         self.min, self.max = lo.astype(np.float32), hi.astype(np.float32)
         self.steps += 1
 

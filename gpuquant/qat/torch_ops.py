@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import CalibrationError, QuantizationError
 from .fake_quant import quant_bounds, nudged_qparams
-from .ranges import MODES, ema_update, symmetric_range
+from .ranges import MODES, ema_update, minmax_update, symmetric_range
 from ..quant.params import QuantParams
 
 
@@ -98,8 +98,8 @@ def fake_quant(
 class FakeQuantize(nn.Module):
     """Tracks a tensor's range (ranges.py) and fake-quantizes the tensor with it.
 
-    ``mode="ema"`` (activations) updates the range only in training mode; ``mode="last"``
-    (weights) takes the tensor's own range at every call. ``freeze_after`` stops updates after
+    ``mode="ema"`` (activations) and ``mode="minmax"`` (calibration) update the range only in
+    training mode; ``mode="last"`` (weights) takes the tensor's own range at every call. ``freeze_after`` stops updates after
     that many observed calls. ``enabled = False`` makes the module the identity (it still
     observes in training mode unless frozen).
     """
@@ -148,6 +148,8 @@ class FakeQuantize(nn.Module):
             lo, hi = symmetric_range(lo, hi)
         if self.mode == "ema" and int(self.steps) > 0:
             lo, hi = ema_update(self.min_val, self.max_val, lo, hi, self.decay)
+        elif self.mode == "minmax" and int(self.steps) > 0:
+            lo, hi = minmax_update(self.min_val, self.max_val, lo, hi)
         self.min_val.copy_(lo)
         self.max_val.copy_(hi)
         self.steps += 1

@@ -46,3 +46,10 @@ def test_non_finite_batch_is_refused_with_count():
         t.observe(np.array([1.0, np.nan, np.inf, -2.0], np.float32))
     with pytest.raises(CalibrationError, match="no batch observed"):
         t.range()
+
+
+def test_minmax_keeps_the_extremes_of_all_batches():
+    t = RangeTracker("minmax")
+    for batch in ([-1.0, 2.0], [-3.0, 1.0], [0.5, 1.5]):
+        t.observe(np.array(batch, np.float32))
+    assert [float(v[0]) for v in t.range()] == [-3.0, 2.0]
