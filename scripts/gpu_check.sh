@@ -15,8 +15,10 @@ PYTHON="${PYTHON:-python3}"
 mkdir -p "$OUT_DIR"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
-"$PYTHON" -m pip install --no-deps --no-build-isolation -e . >"$OUT_DIR/pip.txt" 2>&1 ||
-    { echo "editable install failed (see $OUT_DIR/pip.txt)"; exit 1; }
+if ! "$PYTHON" -m pip install --no-deps --no-build-isolation -e . >"$OUT_DIR/pip.txt" 2>&1; then
+    echo "editable install failed (see $OUT_DIR/pip.txt); using PYTHONPATH=$PWD instead"
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 "$PYTHON" - <<'PY'
 from gpuquant.backends.cupy import cupy_status
