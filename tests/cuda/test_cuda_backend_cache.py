@@ -9,19 +9,19 @@ import numpy as np
 from host_kernels import HostKernels
 
 from gpuquant.backends.cupy import CupyBackend
-from gpuquant.backends.cupy import backend as backend_module
+from gpuquant.backends.cupy import ops_gemm
 from gpuquant.ops import GemmParams
 
 
 def test_constants_are_uploaded_once_and_released(monkeypatch):
     calls = []
-    real = backend_module.gemm_operands
+    real = ops_gemm.gemm_operands
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(backend_module, "gemm_operands", counting)
+    monkeypatch.setattr(ops_gemm, "gemm_operands", counting)
     backend = CupyBackend(HostKernels(75))
     p = GemmParams("fc", np.ones((3, 5), np.int8), np.zeros(3), 0, "int8", np.arange(3), None)
     x = np.ones((2, 5), np.int8)
