@@ -15,6 +15,6 @@ def test_locator_finds_every_kernel_file():
     assert set(KERNEL_FILES) == {p.name for p in d.glob("*.cu")}
 
 
-def test_cupy_status_gives_a_reason_when_unavailable():
+def test_cupy_status_says_which_device_or_why_not():
     ok, why = cupy_status()
-    assert (ok and why == "") or (not ok and why)
+    assert why and isinstance(ok, bool)

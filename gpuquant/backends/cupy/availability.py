@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 def cupy_status() -> tuple[bool, str]:
-    """``(True, "")`` when CuPy imports and a CUDA device answers; else ``(False, reason)``."""
+    """``(True, device description)`` when CuPy imports and a CUDA device answers, e.g.
+    ``"NVIDIA H200 (sm_90), 1 device"``; else ``(False, reason)``, e.g. ``"cupy not installed"``
+    or ``"no CUDA device (...)"``."""
     try:
         import cupy
     except ImportError as e:
@@ -13,8 +15,11 @@ def cupy_status() -> tuple[bool, str]:
         return False, f"cupy failed to import ({type(e).__name__}: {e})"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            return False, "no CUDA device (the runtime reports 0 devices)"
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
     except Exception as e:
         return False, f"no CUDA device ({type(e).__name__}: {e})"
-    if count < 1:
-        return False, "no CUDA device (the runtime reports 0 devices)"
-    return True, ""
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    plural = "s" if count > 1 else ""
+    return True, f"{name} (sm_{props['major']}{props['minor']}), {count} device{plural}"
