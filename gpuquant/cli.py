@@ -229,13 +229,15 @@ def _input_feed(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .backends import resolve_backend
+    from .backends import get_backend, resolve_backend
     from .compare.datasets import read_npz
     from .compare.progress import progress
     from .compare.tables import format_table
     from .runtime.session import InferenceSession
 
-    session = InferenceSession(str(_existing(args.model, "model file")), backend=args.backend)
+    backend = resolve_backend(args.backend).name
+    session = InferenceSession(str(_existing(args.model, "model file")),
+                               backend=get_backend(backend))
     in_path = _existing(args.input, "input file")
     feeds = _input_feed(read_npz(in_path), [i.name for i in session.get_inputs()], in_path)
     sizes = {name: a.shape[0] if a.ndim else 0 for name, a in feeds.items()}
@@ -255,7 +257,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **outputs)
-    backend = resolve_backend(args.backend).name
     _say(format_table(["output", "shape", "dtype"],
                       [(n, "x".join(map(str, v.shape)), str(v.dtype)) for n, v in outputs.items()]))
     _say(f"{total} samples in {seconds:.2f} s ({total / seconds:,.0f}/s) on {backend}; "
@@ -310,6 +311,7 @@ def _print_comparison(c, settings: dict[str, Any], model_name: str) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .backends import resolve_backend
     from .compare.evaluate import compare_models, model_sizes
 
     if args.model is not None and (args.data is None or args.calib is None):
@@ -317,6 +319,7 @@ def cmd_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if args.model is None and (args.data is not None or args.calib is not None):
         parser.error("--data and --calib go with a MODEL argument (without one the built-in "
                      "MNIST model and data are used)")
+    resolve_backend(args.backend)
     if args.report is not None:
         from .compare.report import figure_class
 
@@ -362,12 +365,12 @@ def cmd_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.model is not None and args.calib is None:
         parser.error("bench MODEL needs --calib CALIB.npz")
+    names = [resolve_backend(args.backend).name] if args.backend else available_backends()
     graph, onnx_path, evaluation, calib = _load_model_and_data(args, need_eval=args.model is None)
     model, calib_used = _quantize(onnx_path, calib, args, {})
     source = evaluation if evaluation is not None else calib
     feeds = {source.input_name: source.inputs[np.arange(args.batch) % len(source)]}
     output = graph.outputs[0].name
-    names = [resolve_backend(args.backend).name] if args.backend else available_backends()
 
     def rate(fn) -> float:
         fn()

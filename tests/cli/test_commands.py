@@ -32,17 +32,18 @@ def test_quantize_summary_and_json(mnist_files, tmp_path, capsys):
     assert "Left in float" in text and "excluded by the user" in text
 
 
-def test_run_writes_outputs(mnist_files, mnist_gq, tmp_path, capsys):
+def test_run_writes_outputs(mnist_files, mnist_gq, tmp_path, capsys, monkeypatch):
     x = np.load(mnist_files["test"])["input"][:64]
     np.savez(tmp_path / "x.npz", input=x)
     y_path = tmp_path / "y.npz"
+    monkeypatch.setenv("GPUQUANT_BACKEND", "numpy")
     assert main(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"), "-o", str(y_path),
-                 "--backend", "numpy", "--batch-size", "20",
-                 "--json", str(tmp_path / "r.json")]) == 0
+                 "--batch-size", "20", "--json", str(tmp_path / "r.json")]) == 0
     logits = np.load(y_path)["logits"]
     assert logits.shape == (64, 10) and logits.dtype == np.float32
     assert np.mean(logits.argmax(1) == mnist_files["labels"][:64]) > 0.9
-    assert json.loads((tmp_path / "r.json").read_text())["samples"] == 64
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["samples"] == 64 and doc["backend"] == "numpy"
 
 
 def test_bench_json(tmp_path, capsys):

@@ -104,3 +104,11 @@ def test_report_without_matplotlib_fails_before_any_work(monkeypatch, tmp_path, 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     _fails(["compare", "--report", str(tmp_path / "r")], capsys, "gpuquant[report]")
     assert not (tmp_path / "r").exists()
+
+
+def test_cupy_backend_without_a_gpu(capsys):
+    from gpuquant.backends import cupy_status
+
+    if cupy_status()[0]:
+        pytest.skip("a CUDA device is present, so the cupy backend is available")
+    _fails(["compare", "--backend", "cupy"], capsys, "cupy backend requested")
