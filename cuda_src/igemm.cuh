@@ -10,7 +10,7 @@
 //
 // Tiling: a block of GQ_GEMM_THREADS = 128 threads computes a GQ_BM x GQ_BN = 64 x 64 tile of y,
 // block (blockIdx.x, blockIdx.y) owning rows 64*blockIdx.x.. and columns 64*blockIdx.y.. .
-// K advances by GQ_BK = 32 bytes (8 words): each thread stages 4 words of x' and 4 of w' into
+// K advances by GQ_BKW = 8 words (32 bytes) per stage: each thread stages 4 words of x' and 4 of w' into
 // shared memory (loaded into registers during the previous stage's arithmetic), then
 //   dp4a path (any sm_61+): thread (tx, ty) = (tid % 16, tid / 16) accumulates rows ty + 8i
 //     (i < 8) and columns tx + 16j (j < 4) with __dp4a;
@@ -29,7 +29,6 @@
 #define GQ_BKW 8
 #define GQ_SMEM_STRIDE 12
 #define GQ_GEMM_THREADS 128
-
 
 // Per-channel data of the epilogue; channel = n_offset + n, output row stride ldy.
 struct GqGemmEpilogue {
