@@ -10,8 +10,9 @@ For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measur
 - ``onnxruntime``: a one-node ``MatMulInteger`` (uint8 x int8 -> int32) model built in memory,
   when onnxruntime imports.
 
-GOPS = 2*M*N*K / median time (several repeats after a warm-up; conversion of the inputs is part
-of each measured call). The int32 results of every method are checked equal before timing.
+GOPS = 2*M*N*K / median time (ROUNDS rounds after a warm-up, the methods taking turns in each
+round; conversion of the inputs is part of each measured call). The int32 results of every
+method are checked equal before timing.
 Run: ``PYTHONPATH=. python benchmarks/bench_gemm_cpu.py``.
 """
 
@@ -28,22 +29,24 @@ from gpuquant.backends.numpy import NumpyBackend
 from gpuquant.ops import GemmParams, Requant
 
 SIZES = (256, 1024, 2048)
-MIN_REPEATS = 5
-MIN_SECONDS = 1.0
+ROUNDS = 7
 
 
-def median_seconds(fn: Callable[[], object]) -> float:
-    """Median wall time of ``fn`` over at least MIN_REPEATS runs and MIN_SECONDS, after a
-    warm-up run."""
-    fn()
-    times: list[float] = []
-    while len(times) < MIN_REPEATS or sum(times) < MIN_SECONDS:
-        start = time.perf_counter()
+def median_seconds(fns: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median wall time of each function over ROUNDS rounds after one warm-up call each.
+
+    The functions take turns within each round, so that load from other processes on the
+    machine falls on all of them alike.
+    """
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-        if len(times) >= MIN_REPEATS and times[-1] > MIN_SECONDS:
-            break
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(ROUNDS):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def onnxruntime_matmulinteger(n: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
@@ -86,20 +89,16 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
     if ort_run is not None:
         assert np.array_equal(ort_run(x, wt), reference), "onnxruntime differs"
 
-    ops = 2.0 * n**3
-    gops = {
-        "numpy backend, requant to int8": ops
-        / median_seconds(lambda: backend.gemm(x, with_requant)),
-        "numpy backend, int32 out": ops / median_seconds(lambda: backend.gemm(x, accumulators)),
-        "naive int64 matmul": ops / median_seconds(
-            lambda: x.astype(np.int64) @ w.T.astype(np.int64)
-        ),
-    }
     xf, wf = x.astype(np.float32), w.T.astype(np.float32)
-    gops["float32 BLAS (ceiling)"] = ops / median_seconds(lambda: xf @ wf)
+    fns = {
+        "numpy backend, requant to int8": lambda: backend.gemm(x, with_requant),
+        "numpy backend, int32 out": lambda: backend.gemm(x, accumulators),
+        "naive int64 matmul": lambda: x.astype(np.int64) @ w.T.astype(np.int64),
+        "float32 BLAS (ceiling)": lambda: xf @ wf,
+    }
     if ort_run is not None:
-        gops["onnxruntime MatMulInteger"] = ops / median_seconds(lambda: ort_run(x, wt))
-    return {k: v / 1e9 for k, v in gops.items()}
+        fns["onnxruntime MatMulInteger"] = lambda: ort_run(x, wt)
+    return {name: 2.0 * n**3 / t / 1e9 for name, t in median_seconds(fns).items()}
 
 
 def main() -> None:
