@@ -58,7 +58,7 @@ class CudaKernels:
         """A CuPy array for a NumPy/CuPy array, a ``__cuda_array_interface__`` or DLPack object."""
         if isinstance(x, self.xp.ndarray) or hasattr(x, "__cuda_array_interface__"):
             return self.xp.asarray(x)
-        if hasattr(x, "__dlpack__") and not isinstance(x, np.ndarray):
+        if hasattr(x, "__dlpack__") and not isinstance(x, (np.ndarray, np.generic)):
             return self.xp.from_dlpack(x)
         return self.xp.asarray(np.asarray(x))
 
