@@ -15,6 +15,9 @@ from .kernels import OPTIONS, name_expressions
 from .sources import cuda_source_dir, read_source
 
 
+DLPACK_CUDA_DEVICES = (2, 13)  # kDLCUDA, kDLCUDAManaged; anything else is read on the host
+
+
 def _sources_digest() -> str:
     """A hash of every source file, passed as a define: CuPy's compile cache keys on the options
     and the .cu text only, so a changed header must change the options."""
@@ -58,7 +61,7 @@ class CudaKernels:
         """A CuPy array for a NumPy/CuPy array, a ``__cuda_array_interface__`` or DLPack object."""
         if isinstance(x, self.xp.ndarray) or hasattr(x, "__cuda_array_interface__"):
             return self.xp.asarray(x)
-        if hasattr(x, "__dlpack__") and not isinstance(x, (np.ndarray, np.generic)):
+        if hasattr(x, "__dlpack_device__") and x.__dlpack_device__()[0] in DLPACK_CUDA_DEVICES:
             return self.xp.from_dlpack(x)
         return self.xp.asarray(np.asarray(x))
 
