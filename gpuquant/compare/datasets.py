@@ -22,6 +22,7 @@ MNIST_INPUT = "input"
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 LABELS_KEY = "labels"
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,16 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} not found")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise DataError(f"{str(path)!r} is a single .npy array, not an .npz archive")
-            return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        archive = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as exc:
         raise DataError(f"cannot read {str(path)!r} as an .npz archive: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{str(path)!r} holds a single array, not an .npz archive")
+    with archive:
+        try:
+            return {key: archive[key] for key in archive.files}
+        except _READ_ERRORS as exc:
+            raise DataError(f"cannot read the arrays of {str(path)!r}: {exc}") from exc
 
 
 def _pick_input(arrays: dict[str, np.ndarray], key: str, explicit: bool, where: str) -> np.ndarray:

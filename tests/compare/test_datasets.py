@@ -81,3 +81,12 @@ def test_empty_nonfinite_and_bad_labels(tmp_path):
     np.savez(tmp_path / "labels.npz", input=np.zeros((3, 2)), labels=np.zeros(2, dtype=int))
     with pytest.raises(DataError, match="labels must be 3 integers"):
         load_npz(tmp_path / "labels.npz", "input")
+
+
+def test_npy_instead_of_npz_and_pickled_arrays(tmp_path):
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(DataError, match="single array, not an .npz"):
+        load_npz(tmp_path / "one.npy", "input")
+    np.savez(tmp_path / "obj.npz", input=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match="cannot read the arrays"):
+        load_npz(tmp_path / "obj.npz", "input")
