@@ -20,11 +20,18 @@ from .quant import (
     quantize_multiplier,
 )
 
+from .backends import get_backend
+from .convert import quantize_model
+from .integer.file import save
+from .loader import load
+from .runtime import InferenceSession
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError", "CalibrationError", "DataError", "GpuquantError", "ModelFormatError",
-    "OverflowRiskError", "QuantParams", "QuantizationError", "ShapeError", "UnsupportedOpError",
-    "__version__", "choose_qparams", "dequantize", "multiply_by_quantized_multiplier",
-    "quantize", "quantize_multiplier",
+    "BackendUnavailableError", "CalibrationError", "DataError", "GpuquantError",
+    "InferenceSession", "ModelFormatError", "OverflowRiskError", "QuantParams",
+    "QuantizationError", "ShapeError", "UnsupportedOpError", "__version__", "choose_qparams",
+    "dequantize", "get_backend", "load", "multiply_by_quantized_multiplier", "quantize",
+    "quantize_model", "quantize_multiplier", "save",
 ]

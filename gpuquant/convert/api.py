@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from ..calibrate.calibrator import calibrate
-from ..frontends.onnx_float import load_onnx
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
 from .converter import convert
@@ -33,7 +32,12 @@ def quantize_model(
     ``calibration_data``: feed dicts, or one array for a one-input model cut into
     ``batch_size`` slices. The result's metadata records the source and the calibration.
     """
-    graph = model if isinstance(model, Graph) else load_onnx(str(model))
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        from ..frontends.onnx_float import load_onnx  # onnx is an optional dependency
+
+        graph = load_onnx(str(model))
     ranges = calibrate(graph, calibration_data, method=method, progress=progress,
                        batch_size=batch_size, **observer_kwargs)
     result = convert(graph, ranges, activation_dtype=activation_dtype, per_channel=per_channel,

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..errors import ShapeError
-from ..integer.file import load
+from ..loader import load
 from ..integer.model import IntegerModel, TensorSpec
 from .executor import execute
 

@@ -13,7 +13,7 @@ from gpuquant.graph.executor import run_graph
 from gpuquant.runtime.executor import execute
 
 DATA = Path(__file__).resolve().parents[2] / "gpuquant" / "data"
-CASES = Path("/work/shared/cases/onnx")
+CASES = Path(__file__).resolve().parents[1] / "cases" / "onnx"
 
 
 def _mnist(split, n):
@@ -58,7 +58,6 @@ def test_mnist_layout_is_nhwc_with_one_transpose_and_permuted_gemm():
             assert spec.qparams is not None
 
 
-@pytest.mark.skipif(not (CASES / "cnn_float.onnx").exists(), reason="shared cases not present")
 def test_cnn_float_case_runs_end_to_end_close_to_float():
     g = load_onnx(str(CASES / "cnn_float.onnx"))
     x = np.load(CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz")["x"].reshape(-1, 3, 16, 16)

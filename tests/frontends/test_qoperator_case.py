@@ -13,10 +13,9 @@ from gpuquant.errors import ModelFormatError, UnsupportedOpError
 from gpuquant.frontends.onnx_qoperator import load_qoperator_onnx
 from gpuquant.runtime.executor import execute
 
-CASES = Path("/work/shared/cases/onnx")
+CASES = Path(__file__).resolve().parents[1] / "cases" / "onnx"
 MODEL = CASES / "cnn_qoperator_aint8_wint8_perchannel.onnx"
 IO = CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz"
-pytestmark = pytest.mark.skipif(not MODEL.exists(), reason=f"case files not found at {CASES}")
 
 
 @pytest.fixture(scope="module")

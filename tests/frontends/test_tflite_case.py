@@ -13,9 +13,8 @@ from gpuquant.errors import ModelFormatError
 from gpuquant.frontends.tflite_model import load_tflite
 from gpuquant.runtime.executor import execute
 
-CASES = Path("/work/shared/cases/tflite")
+CASES = Path(__file__).resolve().parents[1] / "cases" / "tflite"
 MODEL = CASES / "model1_cnn_int8.tflite"
-pytestmark = pytest.mark.skipif(not MODEL.exists(), reason=f"case files not found at {CASES}")
 
 
 @pytest.fixture(scope="module")

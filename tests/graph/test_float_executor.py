@@ -15,7 +15,7 @@ from onnx_cases import onnxruntime_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = ROOT / "gpuquant" / "data" / "mnist_cnn.onnx"
-CASES = Path("/work/shared/cases/onnx")
+CASES = Path(__file__).resolve().parents[1] / "cases" / "onnx"
 CNN_FLOAT = CASES / "cnn_float.onnx"
 CNN_IO = CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz"
 
@@ -29,7 +29,6 @@ def assert_close(got, ref, rtol=1e-5):
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * float(np.abs(ref).max()))
 
 
-@pytest.mark.skipif(not CNN_FLOAT.exists(), reason="shared case files not present")
 def test_cnn_float_matches_recorded_onnxruntime_outputs():
     io = np.load(CNN_IO)
     graph = load_onnx(CNN_FLOAT)

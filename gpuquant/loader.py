@@ -1,0 +1,65 @@
+"""``gpuquant.load``: any integer model file into an IntegerModel, chosen by the file's content.
+
+- a zip (``PK\\x03\\x04``): gpuquant's own integer model file (integer/file.py);
+- a FlatBuffer with the identifier ``TFL3``: a full-integer TFLite model
+  (frontends/tflite_model.py, TFLite reference-kernel rounding, or ``rounding="xnnpack"``);
+- otherwise ONNX: a QOperator model (QLinearConv, QGemm, ...; onnxruntime's arithmetic) or a QDQ
+  model (QuantizeLinear/DequantizeLinear pairs; their scales used as given). A float ONNX model
+  is refused with a pointer to ``gpuquant.quantize_model``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ModelFormatError
+from .integer.model import IntegerModel
+
+ZIP_MAGIC = b"PK\x03\x04"
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+def load(path: str | Path, *, rounding: str | None = None) -> IntegerModel:
+    """The integer model stored in ``path`` (module docstring).
+
+    ``rounding`` applies to TFLite files only ("reference" or "xnnpack"; default "reference").
+    """
+    path = Path(path)
+    try:
+        head = path.read_bytes()[:8]
+    except OSError as e:
+        raise ModelFormatError(f"cannot read model file {str(path)!r}: {e}") from e
+    if rounding is not None and head[4:8] != TFLITE_IDENTIFIER:
+        raise ValueError(f"rounding={rounding!r} applies to TFLite models only, not {str(path)!r}")
+    if head[:4] == ZIP_MAGIC:
+        from .integer.file import load as load_gq
+
+        return load_gq(path)
+    if head[4:8] == TFLITE_IDENTIFIER:
+        from .frontends.tflite_model import load_tflite
+
+        return load_tflite(path, rounding=rounding or "reference")
+    return _load_onnx_integer(path)
+
+
+def _load_onnx_integer(path: Path) -> IntegerModel:
+    import onnx
+
+    from .frontends.onnx_qdq import QDQ_OPS, import_qdq
+    from .frontends.onnx_qoperator import is_qoperator_onnx, load_qoperator_onnx
+
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:
+        raise ModelFormatError(
+            f"{str(path)!r} is neither a gpuquant model, a TFLite model nor a readable ONNX "
+            f"model ({e})"
+        ) from e
+    if is_qoperator_onnx(proto):
+        return load_qoperator_onnx(path)
+    if any(node.op_type in QDQ_OPS for node in proto.graph.node):
+        return import_qdq(proto)
+    raise ModelFormatError(
+        f"{str(path)!r} is a float ONNX model: quantize it first with "
+        f"gpuquant.quantize_model(...) or `gpuquant quantize`"
+    )

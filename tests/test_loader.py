@@ -1,0 +1,61 @@
+"""gpuquant.load picks the importer from the file's content; import gpuquant needs only NumPy."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gpuquant
+from gpuquant import ModelFormatError
+
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+def test_import_needs_only_numpy():
+    code = (
+        "import sys\n"
+        "for m in ('onnx', 'onnxruntime', 'cupy', 'tflite', 'tqdm', 'matplotlib'):\n"
+        "    sys.modules[m] = None\n"
+        "import gpuquant\n"
+        "print(gpuquant.get_backend('auto').name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "numpy"
+
+
+def test_tflite_by_content_and_rounding_switch(tmp_path):
+    src = CASES / "tflite" / "model1_cnn_int8.tflite"
+    renamed = tmp_path / "model.bin"  # the extension does not decide
+    renamed.write_bytes(src.read_bytes())
+    io = np.load(CASES / "tflite" / "model1_cnn_io.npz")
+    x = io["input_int8"][3]
+    for rounding, key in ((None, "output_int8_builtin_ref"), ("xnnpack", "output_int8_auto_xnnpack")):
+        sess = gpuquant.InferenceSession(gpuquant.load(renamed, rounding=rounding), backend="numpy")
+        y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        np.testing.assert_array_equal(y, io[key][3])
+
+
+def test_qoperator_onnx_and_saved_round_trip(tmp_path):
+    model = gpuquant.load(CASES / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx")
+    io = np.load(CASES / "onnx" / "cnn_qoperator_aint8_wint8_perchannel_io.npz")
+    path = tmp_path / "m.gq"
+    gpuquant.save(model, path)
+    sess = gpuquant.InferenceSession(path, backend="numpy")
+    y = sess.run(None, {sess.get_inputs()[0].name: io["x"][5]})[0]
+    np.testing.assert_array_equal(y, io["optall/y"][5])
+
+
+def test_float_onnx_and_garbage_are_refused(tmp_path):
+    with pytest.raises(ModelFormatError, match="float ONNX model"):
+        gpuquant.load(CASES / "onnx" / "cnn_float.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00\x01not a model at all")
+    with pytest.raises(ModelFormatError, match="junk.onnx"):
+        gpuquant.load(junk)
+    with pytest.raises(ModelFormatError, match="cannot read"):
+        gpuquant.load(tmp_path / "missing.gq")
+    with pytest.raises(ValueError, match="TFLite models only"):
+        gpuquant.load(CASES / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx", rounding="xnnpack")
