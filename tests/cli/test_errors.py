@@ -112,3 +112,9 @@ def test_cupy_backend_without_a_gpu(capsys):
     if cupy_status()[0]:
         pytest.skip("a CUDA device is present, so the cupy backend is available")
     _fails(["compare", "--backend", "cupy"], capsys, "cupy backend requested")
+
+
+def test_exclude_of_an_unknown_node(mnist_files, tmp_path, capsys):
+    _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
+            "--calib-limit", "10", "--exclude", "no_such_node", "-o", str(tmp_path / "o.gq")],
+           capsys, "no_such_node")
