@@ -93,7 +93,9 @@ def _summary_rows(c: Comparison) -> list[tuple[str, str]]:
         ("output cosine similarity", f"{c.output.cosine:.6f}"),
         ("output SQNR", f"{c.output.sqnr_db:.2f} dB"),
     ]
-    rows += [(key.replace("_", " "), format_bytes(value)) for key, value in c.sizes.items()]
+    rows += [(key, str(value)) for key, value in c.settings.items()]
+    rows += [(key.removesuffix("_bytes").replace("_", " "), format_bytes(value))
+             for key, value in c.sizes.items()]
     for t in c.throughput:
         for kind, value in (("float", t.float_images_per_s), ("int8", t.int8_images_per_s)):
             if value is not None:
