@@ -185,10 +185,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     float_rows = _float_node_rows(model.metadata.get("float_nodes", []))
     sizes = {"float_weights_bytes": int(sum(a.nbytes for a in graph.initializers.values())),
              "onnx_file_bytes": onnx_path.stat().st_size, "int8_file_bytes": out.stat().st_size}
-    _say(f"{onnx_path.name}: {len(graph.nodes)} float nodes -> {len(model.nodes)} integer nodes; "
-         f"calibrated on {len(calib)} samples of {calib.name} ({args.method})")
+    quantized = len(graph.nodes) - len(float_rows)
+    _say(f"{onnx_path.name}: {quantized} of {len(graph.nodes)} nodes quantized (activations "
+         f"fused into their producers included), {len(float_rows)} left in float; calibrated "
+         f"on {len(calib)} samples of {calib.name} ({args.method})")
     _say()
-    _say(format_table(["integer op", "count"], sorted(ops.items()), title="Layers"))
+    _say(format_table(["integer op", "count"], sorted(ops.items()),
+                      title=f"Integer model: {len(model.nodes)} nodes"))
     _say()
     if float_rows:
         _say(format_table(["node", "op", "why"], float_rows, title="Left in float"))
@@ -207,7 +210,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     _say()
     _say(f"quantized in {timings['quantize']:.2f} s; integer model written to {out}")
     _write_json(args.json, {
-        "model": str(onnx_path), "output": str(out), "ops": dict(ops),
+        "model": str(onnx_path), "output": str(out), "nodes": len(graph.nodes),
+        "quantized_nodes": quantized, "ops": dict(ops),
         "float_nodes": model.metadata.get("float_nodes", []), "sizes": sizes,
         "warnings": messages, "settings": _quant_settings(args, calib), "seconds": timings,
     })

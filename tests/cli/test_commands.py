@@ -26,6 +26,7 @@ def test_quantize_summary_and_json(mnist_files, tmp_path, capsys):
     assert out.is_file() and doc["sizes"]["int8_file_bytes"] == out.stat().st_size
     assert doc["sizes"]["int8_file_bytes"] < doc["sizes"]["float_weights_bytes"] / 2
     assert doc["ops"]["conv2d"] == 3
+    assert doc["nodes"] == 13 and doc["quantized_nodes"] == 12
     assert [e["name"] for e in doc["float_nodes"]] == ["/fc_layers/fc_layers.2/Gemm"]
     assert doc["settings"]["calibration_images"] == 100
     text = capsys.readouterr().out
