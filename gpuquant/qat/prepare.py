@@ -4,14 +4,15 @@ The model is traced with ``torch.fx`` and rewritten so that its forward pass com
 converter's integer model will compute (convert/converter.py):
 
 - Conv2d (+ BatchNorm2d) becomes QuantConv2d (batch norm folded, folded weights fake-quantized
-  per output channel, symmetric, narrow range); Linear becomes QuantLinear;
+  per output channel, symmetric, narrow range); Linear becomes QuantLinear; both put their
+  bias on the int32 grid of their input's scale times the weight scale;
 - an activation FakeQuantize (moving-average range) follows every graph input and every op whose
   output the converter quantizes with its own parameters: Conv/Linear/add/sub/mul, after the
   ReLU/ReLU6 that the converter fuses into them, global average pooling, and any other
   value-computing op;
 - max pooling, flatten/reshape and dropout add nothing (the converter gives their outputs their
-  input's parameters); an average pool's output is fake-quantized on its input's grid
-  (SharedFakeQuantize), as the integer average rounds to that grid.
+  input's parameters); an average pool's output is rounded onto its input's grid as the
+  integer kernel rounds it (SharedFakeQuantize).
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ def _is_avg_pool(gm: fx.GraphModule, node: fx.Node) -> bool:
     if isinstance(mod, nn.AvgPool2d):
         return True
     return node.op == "call_function" and node.target is F.avg_pool2d
+
+
+def _window_size(gm: fx.GraphModule, node: fx.Node) -> int:
+    mod = _module(gm, node)
+    if mod is not None:
+        kernel = mod.kernel_size
+    else:
+        kernel = node.args[1] if len(node.args) > 1 else node.kwargs["kernel_size"]
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    return int(kh) * int(kw)
 
 
 def _fold_modules(gm: fx.GraphModule, num_bits: int, freeze_bn_after: int | None) -> None:
@@ -149,6 +160,9 @@ def prepare(
         if node.op in ("output", "get_attr") or getattr(node, "_gq_inserted", False):
             continue
         users = list(node.users)
+        layer = _module(gm, node)
+        if isinstance(layer, (QuantConv2d, QuantLinear)) and node.args[0] in grids:
+            layer.input_fq[:] = [grids[node.args[0]]]
         if node.op != "placeholder" and _passes_grid(gm, node):
             src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
             if src is not None and src in grids:
@@ -158,7 +172,8 @@ def prepare(
             src = node.args[0]
             if src not in grids:
                 raise UnsupportedOpError(f"node {node.name!r}: average pool of an unquantized input")
-            new = _insert_after(gm, node, f"gq_fq_{count}", SharedFakeQuantize(grids[src]))
+            shared = SharedFakeQuantize(grids[src], _window_size(gm, node))
+            new = _insert_after(gm, node, f"gq_fq_{count}", shared)
             new._gq_inserted = True
             grids[node] = grids[new] = grids[src]
             count += 1

@@ -177,18 +177,51 @@ class FakeQuantize(nn.Module):
 
 
 class SharedFakeQuantize(nn.Module):
-    """Fake quantization on the grid of another FakeQuantize (an average pool's output, which
-    the converter gives its input's parameters); observes nothing."""
+    """An average pool's output on its input's grid, rounded as the integer kernel rounds.
 
-    def __init__(self, source: FakeQuantize) -> None:
+    The converter gives an average pool's output its input's parameters, and the integer
+    kernel (ops/pool.py) computes ``round_half_away_from_zero(sum(codes) / count)`` on int8
+    codes. Here the mean code ``k`` of each window is recovered from the float average ``a``
+    as ``round((a - nudged_min) / scale * count) / count`` (exact: ``a`` is a mean of grid
+    points), moved to int8 codes (``- 2**(num_bits - 1)``), rounded half away from zero, and
+    mapped back. ``count`` is the window size (unpadded windows). Gradient: straight through.
+    Observes nothing; the source FakeQuantize owns the range.
+    """
+
+    def __init__(self, source: FakeQuantize, count: int) -> None:
         super().__init__()
         self.source = [source]  # a list, so that the source is not registered twice
+        self.count = int(count)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         src = self.source[0]
         if not src.enabled:
             return x
-        return fake_quant(x, src.min_val, src.max_val, src.num_bits, src.narrow_range, src.axis)
+        with torch.no_grad():
+            nmin, nmax, scale, _ = nudge(src.min_val, src.max_val, src.num_bits, src.narrow_range)
+            offset = 2 ** (src.num_bits - 1)
+            mean_code = torch.round((x - nmin) / scale * self.count) / self.count - offset
+            code = torch.sign(mean_code) * torch.floor(mean_code.abs() + 0.5) + offset
+            y = torch.clamp(code * scale + nmin, nmin, nmax)
+        return x + (y - x).detach()
+
+
+def scale_of(fq: FakeQuantize) -> torch.Tensor:
+    """The nudged scale(s) of a FakeQuantize's current range (no gradient)."""
+    with torch.no_grad():
+        return nudge(fq.min_val, fq.max_val, fq.num_bits, fq.narrow_range)[2]
+
+
+def bias_fake_quant(bias: torch.Tensor, input_fq: FakeQuantize | None,
+                    weight_fq: FakeQuantize) -> torch.Tensor:
+    """The bias on the converter's int32 grid, ``round_half_to_even(b / s) * s`` with
+    ``s = s_in * s_w`` per output channel, and a straight-through gradient; ``bias`` itself
+    when the input's quantizer is unknown or disabled."""
+    if input_fq is None or not input_fq.enabled or not weight_fq.enabled or int(
+            input_fq.steps) == 0:
+        return bias
+    s = scale_of(input_fq) * scale_of(weight_fq)
+    return bias + (torch.round(bias.detach() / s) * s - bias.detach())
 
 
 def weight_fake_quant(channels: int, num_bits: int, axis: int = 0) -> FakeQuantize:
@@ -206,7 +239,8 @@ class QuantConv2d(nn.Module):
     the batch's statistics: ``conv(x, fq(w_fold)) / factor`` is the unfolded convolution, which
     is normalised by batch mean and variance while the running statistics are updated (the
     scheme of Jacob et al. 2018, section 3.2); afterwards, and in eval mode, the output is
-    ``conv(x, fq(w_fold)) + b_fold``.
+    ``conv(x, fq(w_fold)) + bq_fold`` with the bias on the converter's int32 grid
+    (bias_fake_quant), which at low bit widths is coarse enough to matter.
     """
 
     def __init__(
@@ -219,6 +253,7 @@ class QuantConv2d(nn.Module):
                                     "supported; give explicit zero padding")
         self.conv, self.bn, self.freeze_bn_after = conv, bn, freeze_bn_after
         self.weight_fq = weight_fake_quant(conv.out_channels, num_bits)
+        self.input_fq: list[FakeQuantize] = []  # set by prepare; a list keeps it unregistered
         self.register_buffer("bn_steps", torch.zeros((), dtype=torch.long))
 
     def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -248,7 +283,7 @@ class QuantConv2d(nn.Module):
         w, b = self.folded()
         wq = self.weight_fq(w)
         if self.bn is None or not self.training or self.bn_frozen:
-            return self._conv(x, wq, b)
+            return self._conv(x, wq, bias_fake_quant(b, _first(self.input_fq), self.weight_fq))
         self.bn_steps += 1
         factor = self._factor()
         bias = self.conv.bias if self.conv.bias is not None else torch.zeros_like(factor)
@@ -269,12 +304,14 @@ class QuantConv2d(nn.Module):
 
 
 class QuantLinear(nn.Module):
-    """Linear with fake-quantized weights (per output channel, symmetric, narrow range)."""
+    """Linear with fake-quantized weights (per output channel, symmetric, narrow range) and
+    the bias on the int32 grid of ``s_in * s_w`` (bias_fake_quant)."""
 
     def __init__(self, linear: nn.Linear, num_bits: int) -> None:
         super().__init__()
         self.linear = linear
         self.weight_fq = weight_fake_quant(linear.out_features, num_bits)
+        self.input_fq: list[FakeQuantize] = []  # set by prepare; a list keeps it unregistered
 
     def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.linear.weight
@@ -282,4 +319,10 @@ class QuantLinear(nn.Module):
         return w, b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight_fq(self.linear.weight), self.linear.bias)
+        w, b = self.folded()
+        wq = self.weight_fq(w)
+        return F.linear(x, wq, bias_fake_quant(b, _first(self.input_fq), self.weight_fq))
+
+
+def _first(modules: list[FakeQuantize]) -> FakeQuantize | None:
+    return modules[0] if modules else None

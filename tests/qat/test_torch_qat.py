@@ -166,16 +166,21 @@ def _per_layer_errors(gm, model, x):
 
 
 @pytest.mark.parametrize("num_bits", [8, 4, 2])
-def test_simulation_agrees_with_integer_model_within_one_step_per_layer(num_bits, tmp_path):
+@pytest.mark.parametrize("rounding", ["single", "gemmlowp"])
+def test_simulation_agrees_with_integer_model_within_one_step_per_layer(
+        num_bits, rounding, tmp_path):
+    """Single rounding: every layer within one step of the simulation. gemmlowp's two
+    roundings (off by one from one rounding, by definition) add up: layer k within k steps."""
     gm = _trained(num_bits)
     export_qdq(gm, tmp_path / "qat.onnx")
-    model = import_qdq(tmp_path / "qat.onnx")
+    model = import_qdq(tmp_path / "qat.onnx", rounding=rounding)
     assert model.metadata["float_nodes"] == []
     x = torch.randn(16, 3, 16, 16)
     errors = _per_layer_errors(gm, model, x)
     assert [t for t, _ in errors][0] == "x"
     for depth, (tensor, err) in enumerate(errors):
-        assert err <= max(depth, 1) + 1e-3, (tensor, depth, err, errors)
+        bound = 1 if rounding == "single" else max(depth, 1)
+        assert err <= bound + 1e-3, (tensor, depth, err, errors)
 
 
 def test_exported_qdq_runs_in_onnxruntime_like_the_simulation(tmp_path):
