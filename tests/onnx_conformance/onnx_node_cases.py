@@ -10,6 +10,7 @@ and saturates), moves NCHW/OIHW to NHWC/OHWI, and runs it on a backend.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ def _quantize(backend, x, scale, zero_point, axis):
 def run_case(backend, case: NodeCase) -> tuple[np.ndarray, ...]:
     """The outputs of ``case`` computed by ``backend`` through gpuquant params."""
     op = case.node.op_type
-    i = lambda k: _input(case, k)  # noqa: E731
+    i = functools.partial(_input, case)
     if op == "QLinearMatMul":
         real = _f32(i(1)) * _f32(i(4)) / _f32(i(6))
         return (_matmul(backend, case, i(0), i(2), i(3), i(5), _requant(real, i(7))),)
