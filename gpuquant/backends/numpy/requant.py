@@ -33,8 +33,9 @@ def _epilogue(acc: np.ndarray, requant: Requant) -> np.ndarray:
     )
     zp = requant.zero_point
     # Clamping before adding the zero point keeps the sum inside int32.
-    clamped = np.clip(scaled, requant.qmin - zp, requant.qmax - zp) + np.int32(zp)
-    return clamped.astype(DTYPES[requant.dtype][0])
+    np.clip(scaled, requant.qmin - zp, requant.qmax - zp, out=scaled)
+    scaled += np.int32(zp)
+    return scaled.astype(DTYPES[requant.dtype][0])
 
 
 def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
