@@ -29,18 +29,18 @@ class _Reader(quantization.CalibrationDataReader):
         return next(self.items, None)
 
 
-@pytest.fixture(scope="module")
-def ort_qdq(tmp_path_factory):
-    """cnn_float.onnx quantized by onnxruntime: QDQ, int8 activations, per-channel int8 weights,
-    calibrated (min/max) on the case's 8 inputs."""
+@pytest.fixture(scope="module", params=["QInt8", "QUInt8"])
+def ort_qdq(tmp_path_factory, request):
+    """cnn_float.onnx quantized by onnxruntime: QDQ, int8 or uint8 activations, per-channel
+    int8 weights, calibrated (min/max) on the case's 8 inputs."""
     if not (CASES / "cnn_float.onnx").exists():
         pytest.skip("shared case files not present")
     xs = np.load(CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz")["x"]
-    path = tmp_path_factory.mktemp("qdq") / "cnn_qdq.onnx"
+    path = tmp_path_factory.mktemp("qdq") / f"cnn_qdq_{request.param}.onnx"
     quantization.quantize_static(
         str(CASES / "cnn_float.onnx"), str(path), _Reader(xs),
         quant_format=quantization.QuantFormat.QDQ,
-        activation_type=quantization.QuantType.QInt8,
+        activation_type=getattr(quantization.QuantType, request.param),
         weight_type=quantization.QuantType.QInt8,
         per_channel=True,
     )
@@ -52,11 +52,13 @@ def _with_q_outputs(path: Path) -> tuple[bytes, dict[str, str]]:
     map Q output -> the float tensor it quantizes."""
     model = onnx.load(str(path))
     inits = {t.name for t in model.graph.initializer}
-    q_of = {n.output[0]: n.input[0] for n in model.graph.node
-            if n.op_type == "QuantizeLinear" and n.input[0] not in inits}
-    for name in q_of:
-        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT8,
-                                                                     None))
+    q_nodes = [n for n in model.graph.node
+               if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
+    zero_points = {t.name: t.data_type for t in model.graph.initializer}
+    for n in q_nodes:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(n.output[0], zero_points[n.input[2]], None))
+    q_of = {n.output[0]: n.input[0] for n in q_nodes}
     return model.SerializeToString(), q_of
 
 
@@ -110,6 +112,8 @@ def test_onnxruntime_qdq_model_agrees_within_one_step(ort_qdq, rounding):
             if spec.layout == "NHWC":
                 ours = ours.transpose(0, 3, 1, 2)
             theirs = ref[q_name].astype(np.int32)
+            if ref[q_name].dtype == np.uint8:  # the same real values as int8 codes
+                theirs -= 128
             assert np.abs(ours.reshape(theirs.shape) - theirs).max() <= 1, tensor
             checked.add(tensor)
         ours_y = np.asarray(backend.to_numpy(env[integer.outputs[0].name]))
