@@ -58,7 +58,11 @@ def _with_q_outputs(path: Path) -> tuple[bytes, dict[str, str]]:
     for n in q_nodes:
         model.graph.output.append(
             onnx.helper.make_tensor_value_info(n.output[0], zero_points[n.input[2]], None))
-    q_of = {n.output[0]: n.input[0] for n in q_nodes}
+    graph_outputs = {o.name for o in model.graph.output}
+    dq_out = {n.input[0]: n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    # a pair that ends in a graph output gives its tensor the output's name (onnx_qdq.py)
+    q_of = {n.output[0]: dq_out[n.output[0]] if dq_out.get(n.output[0]) in graph_outputs
+            else n.input[0] for n in q_nodes}
     return model.SerializeToString(), q_of
 
 
@@ -99,6 +103,7 @@ def test_onnxruntime_qdq_model_agrees_within_one_step(ort_qdq, rounding):
     optimized = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     integer = import_qdq(path, rounding=rounding)
     backend = get_backend("numpy")
+    integer_outputs = {o.name for o in integer.outputs}
     checked = set()
     for x in xs:
         ref = dict(zip(names, reference.run(None, {"x": x})))
@@ -114,12 +119,16 @@ def test_onnxruntime_qdq_model_agrees_within_one_step(ort_qdq, rounding):
             theirs = ref[q_name].astype(np.int32)
             if ref[q_name].dtype == np.uint8:  # the same real values as int8 codes
                 theirs -= 128
-            assert np.abs(ours.reshape(theirs.shape) - theirs).max() <= 1, tensor
+            # one step; the output Gemm reads the average pool's output, where ties round
+            # half to even in onnxruntime (float) and half away from zero in gpuquant's TFLite
+            # kernel, so a one-step difference there can reach two steps in the logits
+            bound = 2 if tensor in integer_outputs else 1
+            assert np.abs(ours.reshape(theirs.shape) - theirs).max() <= bound, tensor
             checked.add(tensor)
         ours_y = np.asarray(backend.to_numpy(env[integer.outputs[0].name]))
         ort_y = optimized.run(None, {"x": x})[0]
         assert ours_y.reshape(ort_y.shape).argmax(-1).tolist() == ort_y.argmax(-1).tolist()
-    assert len(checked) >= 5
+    assert len(checked) >= 6
 
 
 def test_dequantize_of_a_model_input_is_refused():
