@@ -527,9 +527,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gpuquant`` command; returns the exit status."""
+    """Entry point of the ``gpuquant`` command; returns the exit status.
+
+    Unless OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is set, NumPy's bundled OpenBLAS runs one
+    thread per product (compare/blas.py says why).
+    """
+    from .compare.blas import blas_threads_from_environment, set_blas_threads
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not blas_threads_from_environment():
+        set_blas_threads(1)
     handlers = {
         "info": lambda: cmd_info(args),
         "quantize": lambda: cmd_quantize(args),
