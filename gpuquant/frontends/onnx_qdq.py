@@ -131,7 +131,7 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
             )
         qp = _params(node, consts, np.uint8)
         qq = _params(q_node, consts, np.uint8)
-        if not (np.array_equal(qp.scale, qq.scale) and np.array_equal(qp.zero_point, qq.zero_point)):
+        if not _same(qp, qq):
             raise ModelFormatError(f"Q/DQ pair {q_node.name!r}/{node.name!r} disagree on params")
         t = q_node.input[0]
         if node.output[0] in outputs:
@@ -190,7 +190,9 @@ def _to_dtype(qp: QuantParams, dtype: str) -> QuantParams:
                        qp.num_bits)
 
 
-def load_qdq(model: ModelSource, activation_dtype: str = "int8") -> tuple[Graph, dict[str, QuantParams]]:
+def load_qdq(
+    model: ModelSource, activation_dtype: str = "int8"
+) -> tuple[Graph, dict[str, QuantParams]]:
     """The float graph of a QDQ model and its given parameters (activations in
     ``activation_dtype``; weights as stored)."""
     proto, qparams = strip_qdq(model)

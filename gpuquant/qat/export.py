@@ -27,7 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import fx, nn
 
 from ..errors import UnsupportedOpError
-from .prepare import ADD_FUNCTIONS, RESHAPE_FUNCTIONS, RESHAPE_METHODS, SHAPE_METHODS, is_activation
+from .prepare import RESHAPE_FUNCTIONS, RESHAPE_METHODS, SHAPE_METHODS, is_activation
 from .torch_ops import FakeQuantize, QuantConv2d, QuantLinear, SharedFakeQuantize
 
 OPSET = 13
@@ -211,7 +211,9 @@ def export_qdq(
                 if name is not None:
                     w.env[node] = name
             elif node.op == "output":
-                results = node.args[0] if isinstance(node.args[0], (tuple, list)) else [node.args[0]]
+                results = node.args[0]
+                if not isinstance(results, (tuple, list)):
+                    results = [results]
                 for r in results:
                     outputs.append(helper.make_tensor_value_info(
                         w.env[r], TensorProto.FLOAT, ["N", *w.shape(r)[1:]]))

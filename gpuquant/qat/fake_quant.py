@@ -9,7 +9,8 @@ Every step is float32 arithmetic, in this order (TensorFlow's ``Nudge``):
    it is ``> quant_max``, else ``round_half_away_from_zero(zero_point_from_min)``;
 5. ``nudged_min = (quant_min - nudged_zero_point) * scale``,
    ``nudged_max = (quant_max - nudged_zero_point) * scale``;
-6. ``y = floor((clamp(x, nudged_min, nudged_max) - nudged_min) / scale + 0.5) * scale + nudged_min``.
+6. ``y = floor((clamp(x, nudged_min, nudged_max) - nudged_min) / scale + 0.5) * scale
+   + nudged_min``.
 
 So 0.0 is always exactly representable: it is the grid point ``nudged_zero_point``.
 

@@ -171,7 +171,8 @@ def prepare(
         if _is_avg_pool(gm, node):
             src = node.args[0]
             if src not in grids:
-                raise UnsupportedOpError(f"node {node.name!r}: average pool of an unquantized input")
+                raise UnsupportedOpError(
+                    f"node {node.name!r}: average pool of an unquantized input")
             shared = SharedFakeQuantize(grids[src], _window_size(gm, node))
             new = _insert_after(gm, node, f"gq_fq_{count}", shared)
             new._gq_inserted = True

@@ -11,8 +11,8 @@
   ``m = max(|min|, |max|)`` (the converter's symmetric weights).
 - ``freeze_after = N``: after N observed batches the range stops changing.
 
-``ema_update``, ``minmax_update`` and ``symmetric_range`` are plain arithmetic, so the PyTorch modules apply the same
-rules to tensors.
+``ema_update``, ``minmax_update`` and ``symmetric_range`` are plain arithmetic, so the
+PyTorch modules apply the same rules to tensors.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from ..errors import CalibrationError
 MODES = ("ema", "minmax", "last")
 
 
-def batch_range(x: np.ndarray, axis: int | None = None, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+def batch_range(
+    x: np.ndarray, axis: int | None = None, name: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
     """``(min(x) ∧ 0, max(x) ∨ 0)`` over the whole tensor, or per index of ``axis``; float32 1-D.
 
     Non-finite values raise CalibrationError naming the tensor and the count.

@@ -99,9 +99,9 @@ class FakeQuantize(nn.Module):
     """Tracks a tensor's range (ranges.py) and fake-quantizes the tensor with it.
 
     ``mode="ema"`` (activations) and ``mode="minmax"`` (calibration) update the range only in
-    training mode; ``mode="last"`` (weights) takes the tensor's own range at every call. ``freeze_after`` stops updates after
-    that many observed calls. ``enabled = False`` makes the module the identity (it still
-    observes in training mode unless frozen).
+    training mode; ``mode="last"`` (weights) takes the tensor's own range at every call.
+    ``freeze_after`` stops updates after that many observed calls. ``enabled = False`` makes
+    the module the identity (it still observes in training mode unless frozen).
     """
 
     def __init__(
@@ -119,7 +119,8 @@ class FakeQuantize(nn.Module):
         quant_bounds(num_bits, narrow_range)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.num_bits, self.narrow_range, self.mode, self.decay = num_bits, narrow_range, mode, decay
+        self.num_bits, self.narrow_range = num_bits, narrow_range
+        self.mode, self.decay = mode, decay
         self.freeze_after, self.axis, self.symmetric = freeze_after, axis, symmetric
         self.enabled = True
         self.register_buffer("min_val", torch.zeros(channels))
