@@ -1,9 +1,10 @@
 """The main job through the Python API: quantize the built-in MNIST CNN (calibrated on 5,000
 training images), then run float and int8 side by side on the 10,000 MNIST test images.
 
-    python examples/mnist_compare.py [auto|numpy|cupy]
+    OPENBLAS_NUM_THREADS=1 python examples/mnist_compare.py [auto|numpy|cupy]
 
-``gpuquant compare`` does the same with tables, per-layer errors and timing.
+``gpuquant compare`` does the same with tables, per-layer errors and timing (and sets one BLAS
+thread itself: compare/blas.py says why).
 """
 
 import sys
