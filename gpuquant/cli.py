@@ -551,3 +551,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GpuquantError as exc:
         print(f"gpuquant: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("gpuquant: interrupted", file=sys.stderr)
+        return 130
