@@ -16,9 +16,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime quantizes the case 
 quantization = pytest.importorskip("onnxruntime.quantization",
                                    reason="onnxruntime.quantization makes the QDQ model")
 
-CASES = Path("/work/shared/cases/onnx")
-if not CASES.exists():
-    CASES = Path(__file__).resolve().parents[2] / "shared" / "cases" / "onnx"
+CASES = Path(__file__).resolve().parents[1] / "cases" / "onnx"
 
 
 class _Reader(quantization.CalibrationDataReader):
@@ -33,8 +31,6 @@ class _Reader(quantization.CalibrationDataReader):
 def ort_qdq(tmp_path_factory, request):
     """cnn_float.onnx quantized by onnxruntime: QDQ, int8 or uint8 activations, per-channel
     int8 weights, calibrated (min/max) on the case's 8 inputs."""
-    if not (CASES / "cnn_float.onnx").exists():
-        pytest.skip("shared case files not present")
     xs = np.load(CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz")["x"]
     path = tmp_path_factory.mktemp("qdq") / f"cnn_qdq_{request.param}.onnx"
     quantization.quantize_static(
