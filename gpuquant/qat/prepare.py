@@ -154,10 +154,10 @@ def prepare(
     def act_fq() -> FakeQuantize:
         return FakeQuantize(num_bits, mode="ema", decay=decay, freeze_after=freeze_ranges_after)
 
-    grids: dict[fx.Node, FakeQuantize] = {}
+    grids: dict[fx.Node, FakeQuantize] = {}  # node -> the quantizer whose grid its output is on
     count = 0
-    for node in list(gm.graph.nodes):
-        if node.op in ("output", "get_attr") or getattr(node, "_gq_inserted", False):
+    for node in list(gm.graph.nodes):  # a snapshot: the inserted nodes are not visited
+        if node.op in ("output", "get_attr"):
             continue
         users = list(node.users)
         layer = _module(gm, node)
@@ -175,7 +175,6 @@ def prepare(
                     f"node {node.name!r}: average pool of an unquantized input")
             shared = SharedFakeQuantize(grids[src], _window_size(gm, node))
             new = _insert_after(gm, node, f"gq_fq_{count}", shared)
-            new._gq_inserted = True
             grids[node] = grids[new] = grids[src]
             count += 1
             continue
@@ -183,7 +182,6 @@ def prepare(
             continue  # fused into this producer, the activation's output carries the fake quant
         fq = act_fq()
         new = _insert_after(gm, node, f"gq_fq_{count}", fq)
-        new._gq_inserted = True
         grids[node] = grids[new] = fq
         count += 1
     gm.graph.lint()
