@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from gpuquant import __version__
 from gpuquant.cli import main
@@ -71,3 +72,18 @@ def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "gpuquant", "--version"], cwd=root,
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"gpuquant {__version__}"
+
+
+def test_bench_user_model_times_the_calibration_samples(mnist_files, tmp_path):
+    js = tmp_path / "b.json"
+    assert main(["bench", mnist_files["model"], "--calib", mnist_files["calib"], "--batch", "8",
+                 "--repeat", "1", "--calib-limit", "50", "--backend", "numpy",
+                 "--json", str(js)]) == 0
+    doc = json.loads(js.read_text())
+    assert doc["batch"] == 8 and doc["settings"]["calibration_images"] == 50
+
+
+def test_bench_model_without_calibration_is_a_usage_error(mnist_files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", mnist_files["model"]])
+    assert exc.value.code == 2 and "needs --calib" in capsys.readouterr().err
