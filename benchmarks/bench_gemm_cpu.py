@@ -13,6 +13,9 @@ For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measur
 GOPS = 2*M*N*K / median time (ROUNDS rounds after a warm-up, the methods taking turns in each
 round; conversion of the inputs is part of each measured call). The int32 results of every
 method are checked equal before timing.
+Every method gets the same number of threads: ``OPENBLAS_NUM_THREADS`` when set (it must be set
+before NumPy loads; ``OPENBLAS_NUM_THREADS=1`` compares one core each, which stays meaningful
+on a machine shared with other work), else every CPU.
 Run: ``PYTHONPATH=. python benchmarks/bench_gemm_cpu.py``.
 """
 
@@ -26,10 +29,12 @@ from collections.abc import Callable
 import numpy as np
 
 from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.backends.numpy import requant as epilogue
 from gpuquant.ops import GemmParams, Requant
 
 SIZES = (256, 1024, 2048)
 ROUNDS = 7
+THREADS = int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
 
 
 def median_seconds(fns: dict[str, Callable[[], object]]) -> dict[str, float]:
@@ -64,7 +69,11 @@ def onnxruntime_matmulinteger(n: int) -> Callable[[np.ndarray, np.ndarray], np.n
         [helper.make_tensor_value_info("Y", TensorProto.INT32, [n, n])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     return lambda a, b: session.run(None, {"A": a, "B": b})[0]
 
 
@@ -102,6 +111,7 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
 
 
 def main() -> None:
+    epilogue.THREADS = THREADS
     rng = np.random.default_rng(0)
     load_before = os.getloadavg()[0]
     results = {n: measure(n, rng) for n in SIZES}
@@ -123,7 +133,8 @@ def main() -> None:
         print(f"{name:<{width}} | " + " | ".join(cells))
     if peer not in names:
         print("onnxruntime not importable: no peer column")
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} before, "
+    print(f"{THREADS} thread(s) per method; {os.cpu_count()} CPUs, 1-minute load average "
+          f"{load_before:.1f} before, "
           f"{load_after:.1f} after (other processes share the cores)")
 
 
