@@ -59,3 +59,14 @@ def test_float_onnx_and_garbage_are_refused(tmp_path):
         gpuquant.load(tmp_path / "missing.gq")
     with pytest.raises(ValueError, match="TFLite models only"):
         gpuquant.load(CASES / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx", rounding="xnnpack")
+
+
+def test_session_backend_from_environment(monkeypatch):
+    model = CASES / "tflite" / "model1_cnn_int8.tflite"
+    monkeypatch.setenv("GPUQUANT_BACKEND", "numpy")
+    assert gpuquant.InferenceSession(model).backend.name == "numpy"
+    monkeypatch.setenv("GPUQUANT_BACKEND", "cupy")
+    ok, _ = gpuquant.backends.cupy_status()
+    if not ok:
+        with pytest.raises(gpuquant.BackendUnavailableError, match="GPUQUANT_BACKEND"):
+            gpuquant.InferenceSession(model)

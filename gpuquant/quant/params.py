@@ -8,8 +8,9 @@ Choosing parameters from a real range [rmin, rmax] (docs/quantization.md, eq. 1-
   exactly representable (TensorFlow's nudging);
 - symmetric (weights): zero point 0 (128 for uint8), ``scale = max(|rmin|, |rmax|) / qmax`` with
   the narrow range [-127, 127] by default;
-- a degenerate range (rmin == rmax == 0, e.g. an all-zero weight channel) gets scale 1.0, so
-  every scale is finite and > 0 and the channel quantizes to the zero point.
+- a degenerate range (rmin == rmax == 0, e.g. an all-zero weight channel, or a range whose
+  scale would be a subnormal float32) gets scale 1.0, so every scale is a finite normal float32
+  and the channel quantizes to the zero point.
 """
 
 from __future__ import annotations
@@ -133,9 +134,9 @@ def choose_qparams(
         safe = np.where(scale > 0, scale, np.float32(1.0)).astype(np.float64)
         zp_real = qmin - lo / safe
         zero_point = np.clip(round_half_away_from_zero(zp_real), qmin, qmax).astype(np.int64)
-    # An empty range, or one so small that its float32 scale is 0, is degenerate: scale 1.0 and
-    # the code of real 0.
-    degenerate = ~(scale > 0)
+    # An empty range, or one so small that its float32 scale is subnormal, is degenerate:
+    # scale 1.0 and the code of real 0.
+    degenerate = ~(scale >= np.finfo(np.float32).tiny)
     scale = np.where(degenerate, np.float32(1.0), scale)
     if not symmetric:
         zero_point = np.where(degenerate, max(qmin, min(0, qmax)), zero_point)

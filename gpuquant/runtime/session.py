@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends import get_backend
+from ..backends import Backend, get_backend
 from ..errors import ShapeError
-from ..loader import load
 from ..integer.model import IntegerModel, TensorSpec
+from ..loader import load
 from .executor import execute
 
 ONNX_TYPE_NAMES = {
@@ -40,14 +40,18 @@ def _node_arg(spec: TensorSpec) -> NodeArg:
 
 
 class InferenceSession:
-    """Runs an IntegerModel (or a model file) on a backend ("auto", "numpy", "cupy" or a
-    backend object)."""
+    """Runs an IntegerModel (or a model file) on a backend: "auto", "numpy", "cupy", a backend
+    object, or None for the ``GPUQUANT_BACKEND`` environment variable, else auto."""
 
-    def __init__(self, path_or_model: str | Path | IntegerModel, backend="auto") -> None:
+    def __init__(
+        self, path_or_model: str | Path | IntegerModel, backend: str | Backend | None = None
+    ) -> None:
         self.model = (
             path_or_model if isinstance(path_or_model, IntegerModel) else load(path_or_model)
         )
-        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        self.backend = (
+            get_backend(backend) if backend is None or isinstance(backend, str) else backend
+        )
 
     def get_inputs(self) -> list[NodeArg]:
         return [_node_arg(s) for s in self.model.inputs]
