@@ -40,7 +40,10 @@ class PoolParams:
                 f"layer {self.name!r}: bad window {self.kernel}, stride {self.stride} "
                 f"or padding {self.padding}"
             )
-        if self.padding[0] >= self.kernel[0] or self.padding[2] >= self.kernel[1]:
+        # Every window holds an input position iff pad_begin < k (the first window ends at
+        # k - 1 - pad_begin) and pad_end < k (the last one starts at most at in + pad_end - k).
+        top, bottom, left, right = self.padding
+        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
             raise QuantizationError(
                 f"layer {self.name!r}: padding {self.padding} would give windows with no input"
             )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.errors import QuantizationError
 from gpuquant.ops import MeanParams, PoolParams
 from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from int_reference import NP_DTYPES, codes, random_requant, requant
@@ -86,3 +87,10 @@ def test_mean_matches_reference(rounding, axes, keepdims, dtype, zx):
     total = (x.astype(np.int64) - zx).sum(axis=axes, keepdims=keepdims)
     np.testing.assert_array_equal(nb.mean(x, p), requant(total, r))
     assert NP_DTYPES["uint8"] == nb.mean(x, p).dtype
+
+
+@pytest.mark.parametrize("padding", [(2, 0, 0, 0), (0, 2, 0, 0), (0, 0, 2, 0), (0, 0, 0, 2)])
+def test_pool_params_refuse_a_window_lying_in_padding(padding):
+    # A 2x2 window, stride 2, on a 2x2 input: padding 2 on any side adds a window of padding only.
+    with pytest.raises(QuantizationError, match="windows with no input"):
+        PoolParams("pool", (2, 2), (2, 2), padding, "int8", -128, 127)
