@@ -383,7 +383,7 @@ class _Converter:
         dtype = first.dtype
         tables = []
         for i in idx:
-            t = self.eight_bit(node, i, dtype)
+            self.eight_bit(node, i, dtype)
             sx, zx, _ = self.scale_zp(node, i + 1, f"input {i}", dtype)
             if (f32(sx), zx) == (f32(sy), zy):
                 tables.append(None)

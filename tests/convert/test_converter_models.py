@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from convert_helpers import ranges_of, run_both
 from gpuquant.backends.numpy import NumpyBackend
