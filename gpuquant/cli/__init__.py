@@ -3,8 +3,9 @@
 Each subcommand is a module with ``add_parser(subparsers)`` and ``command(args, parser)``,
 registered in COMMANDS; it imports optional or heavy packages only when it runs. Each prints
 readable tables and takes ``--json PATH`` for a machine-readable copy. A GpuquantError (bad
-model, data, shape, backend) prints ``gpuquant: error: <message>`` on stderr and exits with
-status 2, without a traceback; argparse usage errors exit 2 as well.
+model, data, shape, backend) or an OSError (an output path that cannot be written) prints
+``gpuquant: error: <message>`` on stderr and exits with status 2, without a traceback; argparse
+usage errors exit 2 as well.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_blas_threads(1)
     try:
         return COMMANDS[args.command].command(args, parser)
-    except GpuquantError as exc:
+    except (GpuquantError, OSError) as exc:
         print(f"gpuquant: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

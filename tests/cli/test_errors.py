@@ -118,3 +118,9 @@ def test_exclude_of_an_unknown_node(mnist_files, tmp_path, capsys):
     _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
             "--calib-limit", "10", "--exclude", "no_such_node", "-o", str(tmp_path / "o.gq")],
            capsys, "no_such_node")
+
+
+def test_output_path_that_cannot_be_written(mnist_files, tmp_path, capsys):
+    (tmp_path / "file").write_text("a file, not a folder")
+    _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
+            "-o", str(tmp_path / "file" / "o.gq")], capsys, "file")
