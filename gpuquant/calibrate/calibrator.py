@@ -38,6 +38,8 @@ def _batches(graph: Graph, data: Iterable[dict[str, np.ndarray]] | np.ndarray,
              batch_size: int) -> Iterable[dict[str, np.ndarray]]:
     if not isinstance(data, np.ndarray):
         return data
+    if batch_size < 1:
+        raise CalibrationError(f"batch_size must be >= 1, got {batch_size}")
     if len(graph.inputs) != 1:
         raise CalibrationError(
             f"an array feeds a graph with one input; this one has "

@@ -89,6 +89,13 @@ def test_no_batches_and_unknown_tensor_raise():
         calibrate(tiny_graph(), batches(), tensors=["nope"], progress=False)
 
 
+@pytest.mark.parametrize("batch_size", [0, -4])
+def test_batch_size_below_one_is_refused(batch_size):
+    x = np.ones((4, 2), np.float32)
+    with pytest.raises(CalibrationError, match=f"batch_size must be >= 1, got {batch_size}"):
+        calibrate(tiny_graph(), x, batch_size=batch_size, progress=False)
+
+
 def test_non_finite_calibration_input_names_the_tensor():
     bad = [{"x": np.array([[1.0, np.nan]], np.float32)}]
     with pytest.raises(CalibrationError, match="'x'.*1 of 2"):
