@@ -53,7 +53,9 @@ def activation_bounds(
     Starts from ``out.bounds`` (the dtype's codes, within ``out.num_bits``).
 
     relu: ``qmin = max(qmin, zp)``; relu6: also ``qmax = min(qmax, zp + round(6 / scale))``;
-    clip: ``zp + round(bound / scale)`` for each given bound; round is half away from zero.
+    clip: ``zp + round(bound / scale)`` for each given bound; round is half away from zero. A
+    quotient beyond the float32 range (a bound of +-FLT_MAX, as some exporters write "no bound")
+    leaves that side at the dtype's bound.
     """
     if activation not in ACTIVATIONS:
         raise QuantizationError(f"fused activation must be one of {ACTIVATIONS}: {activation!r}")
@@ -62,7 +64,9 @@ def activation_bounds(
     scale = float(out.scale[0])
 
     def q(real: float) -> int:
-        return zp + int(round_half_away_from_zero(np.float32(real) / np.float32(scale)))
+        with np.errstate(over="ignore"):
+            code = round_half_away_from_zero(np.float32(real) / np.float32(scale))
+        return zp + int(np.clip(code, -(2**31), 2**31))
 
     lo, hi = qmin, qmax
     if activation == "relu":

@@ -10,6 +10,7 @@ from gpuquant.convert.layout import nhwc_flatten_columns
 from gpuquant.errors import QuantizationError
 from gpuquant.graph.executor import run_graph
 from gpuquant.ops import activation_bounds
+from gpuquant.quant.params import QuantParams
 
 RNG = np.random.default_rng(7)
 
@@ -40,6 +41,7 @@ def _close(g, feeds, rel=0.03, **kwargs):
     (("Relu", {}), ("relu", None, None)),
     (("Clip", {"min": 0.0, "max": 6.0}), ("relu6", None, None)),
     (("Clip", {"min": -0.5, "max": 0.75}), ("clip", -0.5, 0.75)),
+    (("Clip", {"min": -3.4e38, "max": 3.4e38}), ("clip", -3.4e38, 3.4e38)),
 ])
 def test_activation_fused_into_conv_clamp(act, expect):
     g = _conv_graph([(act[0], "act", ["c"], ["y"], act[1])])
@@ -54,6 +56,13 @@ def test_activation_fused_into_conv_clamp(act, expect):
     out_qp = model.tensors[conv[0].outputs[0]].qparams
     assert (conv[0].params.requant.qmin, conv[0].params.requant.qmax) == activation_bounds(
         out_qp, *expect)
+
+
+def test_clip_bounds_beyond_float32_leave_the_dtype_bounds():
+    # 3.4e38 / 0.02 overflows float32 to inf: the clamp is the whole int8 range.
+    qp = QuantParams(np.float32(0.02), 5, "int8")
+    assert activation_bounds(qp, "clip", -3.4e38, 3.4e38) == (-128, 127)
+    assert activation_bounds(qp, "clip", 0.0, 3.4e38) == (5, 127)
 
 
 def test_batchnorm_folds_into_conv_exactly_in_float():
