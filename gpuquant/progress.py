@@ -10,24 +10,31 @@ T = TypeVar("T")
 BAR_WIDTH = 30
 
 
-def _plain(items: Iterable[T], total: int, desc: str) -> Iterator[T]:
+def _plain(items: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
     def draw(done: int) -> None:
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        sys.stderr.write(f"\r{desc} [{bar}] {done}/{total}")
+        if total is None:
+            sys.stderr.write(f"\r{desc} {done}")
+        else:
+            filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+            bar = "#" * filled + "." * (BAR_WIDTH - filled)
+            sys.stderr.write(f"\r{desc} [{bar}] {done}/{total}")
         sys.stderr.flush()
 
     draw(0)
     done = 0
-    for item in items:
-        yield item
-        done += 1
-        draw(done)
-    sys.stderr.write("\n")
+    try:
+        for item in items:
+            yield item
+            done += 1
+            draw(done)
+    finally:  # end the line even when the loop stops on an error, so the message starts clean
+        sys.stderr.write("\n")
 
 
-def progress(items: Iterable[T], total: int, desc: str, enabled: bool = True) -> Iterable[T]:
-    """``items`` unchanged, drawing a bar of ``total`` steps labelled ``desc`` on stderr."""
+def progress(
+    items: Iterable[T], total: int | None, desc: str, enabled: bool = True
+) -> Iterable[T]:
+    """``items`` unchanged, drawing a bar of ``total`` steps (None: a count) on stderr."""
     if not enabled:
         return items
     try:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 
 from ..errors import CalibrationError, ShapeError
 from ..graph.executor import run_graph
 from ..graph.ir import Graph
+from ..progress import progress as show_progress
 from .observers import (
     HistogramObserver,
     MinMaxObserver,
@@ -49,36 +49,6 @@ def _batches(graph: Graph, data: Iterable[dict[str, np.ndarray]] | np.ndarray,
     return [{name: data[i: i + batch_size]} for i in range(0, len(data), batch_size)]
 
 
-class _StderrBar:
-    """A one-line progress bar on stderr, for when tqdm is not installed."""
-
-    def __init__(self, items: Iterable, total: int | None, desc: str) -> None:
-        self.items, self.total, self.desc = items, total, desc
-
-    def __iter__(self) -> Iterator:
-        done = 0
-        for item in self.items:
-            yield item
-            done += 1
-            if self.total:
-                filled = 30 * done // self.total
-                bar = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total}"
-            else:
-                bar = f"{done} batches"
-            sys.stderr.write(f"\r{self.desc}: {bar}")
-            sys.stderr.flush()
-        sys.stderr.write("\n")
-
-
-def _progress(items: Iterable, desc: str) -> Iterable:
-    total = len(items) if hasattr(items, "__len__") else None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _StderrBar(items, total, desc)
-    return tqdm(items, total=total, desc=desc, unit="batch")
-
-
 def calibrate(
     graph: Graph,
     batches: Iterable[dict[str, np.ndarray]] | np.ndarray,
@@ -107,7 +77,8 @@ def calibrate(
     observers: dict[str, Observer] = {}
     seen = 0
     items = _batches(graph, batches, batch_size)
-    for index, feeds in enumerate(_progress(items, "calibrating") if progress else items):
+    total = len(items) if hasattr(items, "__len__") else None
+    for index, feeds in enumerate(show_progress(items, total, "calibrating", enabled=progress)):
         if not isinstance(feeds, dict):
             raise CalibrationError(
                 f"calibration batch {index} is a {type(feeds).__name__}, expected a dict of "

@@ -38,7 +38,7 @@ def _input_feed(
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..backends import get_backend, resolve_backend
     from ..compare.datasets import read_npz
-    from ..compare.progress import progress
+    from ..progress import progress
     from ..compare.tables import format_table
     from ..runtime.session import InferenceSession
 

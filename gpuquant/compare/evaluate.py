@@ -26,7 +26,7 @@ from ..runtime.session import InferenceSession
 from .datasets import Dataset
 from .layers import LayerComparison
 from .metrics import ErrorSums, top1_accuracy, top1_agreement
-from .progress import progress
+from ..progress import progress
 from .result import Comparison, Throughput
 
 TIMING_BATCHES = 4

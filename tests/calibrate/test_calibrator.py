@@ -108,6 +108,6 @@ def test_progress_bar_on_stderr(capsys):
 
 
 def test_progress_bar_without_tqdm(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.setitem(sys.modules, "tqdm", None)
     calibrate(tiny_graph(), batches(), progress=True)
     assert "2/2" in capsys.readouterr().err
