@@ -15,9 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .requant import Requant
+from .requant import Requant, check_int
 
 ADD_LEFT_SHIFT = 20
+MAX_LEFT_SHIFT = 22  # |q - z| <= 383 for 8-bit codes and zero points: 383 * 2**22 < 2**31
+ZERO_POINT_RANGE = (-128, 255)  # an int8 or a uint8 zero point
+
+
+def _check_fields(params: object, ranges: dict[str, tuple[int, int]]) -> None:
+    for what, (lo, hi) in ranges.items():
+        value = check_int(f"layer {params.name!r}: {what}", getattr(params, what), lo, hi)
+        object.__setattr__(params, what, value)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,14 @@ class AddParams:
     left_shift: int
     requant: Requant
 
+    def __post_init__(self) -> None:
+        _check_fields(self, {
+            "a_zero_point": ZERO_POINT_RANGE, "b_zero_point": ZERO_POINT_RANGE,
+            "a_multiplier": (0, 2**31 - 1), "a_shift": (-31, 30),
+            "b_multiplier": (0, 2**31 - 1), "b_shift": (-31, 30),
+            "left_shift": (0, MAX_LEFT_SHIFT),
+        })
+
 
 @dataclass(frozen=True)
 class MulParams:
@@ -44,3 +60,6 @@ class MulParams:
     a_zero_point: int
     b_zero_point: int
     requant: Requant
+
+    def __post_init__(self) -> None:
+        _check_fields(self, {"a_zero_point": ZERO_POINT_RANGE, "b_zero_point": ZERO_POINT_RANGE})

@@ -34,12 +34,38 @@ class Requant:
         if self.rounding not in ROUNDING_MODES:
             raise QuantizationError(f"rounding must be one of {ROUNDING_MODES}: {self.rounding!r}")
         lo, hi = dtype_bounds(self.dtype)
+        object.__setattr__(self, "zero_point", check_int("zero point", self.zero_point, lo, hi))
+        for what in ("qmin", "qmax"):
+            object.__setattr__(self, what, check_int(what, getattr(self, what), -(2**31), 2**31))
         if not lo <= self.qmin <= self.qmax <= hi:
             raise QuantizationError(
                 f"clamp bounds [{self.qmin}, {self.qmax}] invalid for {self.dtype}"
             )
-        object.__setattr__(self, "multiplier", np.atleast_1d(self.multiplier).astype(np.int32))
-        object.__setattr__(self, "shift", np.atleast_1d(self.shift).astype(np.int32))
+        multiplier = check_int_array("multiplier", self.multiplier, 0, 2**31 - 1)
+        shift = check_int_array("shift", self.shift, -31, 30)
+        if multiplier.shape != shift.shape:
+            raise QuantizationError(f"{multiplier.size} multipliers but {shift.size} shifts")
+        object.__setattr__(self, "multiplier", multiplier.astype(np.int32))
+        object.__setattr__(self, "shift", shift.astype(np.int32))
+
+
+def check_int(what: str, value: object, lo: int, hi: int) -> int:
+    """``value`` as a Python int, if it is an integer (not a bool) in ``[lo, hi]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise QuantizationError(f"{what} must be an integer, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise QuantizationError(f"{what} {int(value)} outside [{lo}, {hi}]")
+    return int(value)
+
+
+def check_int_array(what: str, value: object, lo: int, hi: int) -> np.ndarray:
+    """``value`` as a 1-D int64 array, if every entry is an integer in ``[lo, hi]``."""
+    a = np.atleast_1d(np.asarray(value))
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise QuantizationError(f"{what} must be a 1-D integer array, got {a.dtype} {a.shape}")
+    if a.size and (a.min() < lo or a.max() > hi):
+        raise QuantizationError(f"{what} {a.tolist()} outside [{lo}, {hi}]")
+    return a.astype(np.int64)
 
 
 def activation_bounds(

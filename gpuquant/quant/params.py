@@ -74,6 +74,9 @@ class QuantParams:
             raise QuantizationError(
                 f"scale shape {scale.shape} and zero point shape {zp.shape} must be equal 1-D"
             )
+        if self.axis is not None and (isinstance(self.axis, (bool, np.bool_))
+                                      or not isinstance(self.axis, (int, np.integer))):
+            raise QuantizationError(f"axis must be None or an integer, got {self.axis!r}")
         if self.axis is None and scale.size != 1:
             raise QuantizationError(f"per-tensor parameters need one scale, got {scale.size}")
         if not np.all(np.isfinite(scale)) or np.any(scale <= 0):

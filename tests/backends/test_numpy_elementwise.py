@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.errors import QuantizationError
 from gpuquant.ops import ADD_LEFT_SHIFT, AddParams, MulParams, Requant
 from gpuquant.quant.fixedpoint import ROUNDING_MODES, quantize_multiplier
 from int_reference import NP_DTYPES, codes, random_requant, requant, scale_one
@@ -77,3 +78,26 @@ def test_mul_matches_reference(rounding, a_shape, b_shape, a_dtype, b_dtype, za,
     p = MulParams("mul", za, zb, r)
     want = requant((a.astype(np.int64) - za) * (b.astype(np.int64) - zb), r)
     np.testing.assert_array_equal(nb.mul(a, b, p), want)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("left_shift", 30),  # (a - za) << 30 wraps int32
+    ("a_zero_point", 300),
+    ("b_shift", -40),
+    ("a_multiplier", 2**31),
+])
+def test_add_params_refuse_values_that_would_wrap(field, value):
+    m, s = quantize_multiplier(0.5)
+    fields = {"name": "add", "a_zero_point": 0, "b_zero_point": 0, "a_multiplier": m,
+              "a_shift": s, "b_multiplier": m, "b_shift": s, "b_negate": False,
+              "left_shift": ADD_LEFT_SHIFT,
+              "requant": Requant(np.array([m]), np.array([s]), "gemmlowp", 0, -128, 127, "int8")}
+    fields[field] = value
+    with pytest.raises(QuantizationError, match=f"'add': {field}"):
+        AddParams(**fields)
+
+
+def test_mul_params_refuse_a_zero_point_outside_8_bits():
+    rq = Requant(np.array([2**30]), np.array([0]), "gemmlowp", 0, -128, 127, "int8")
+    with pytest.raises(QuantizationError, match="b_zero_point 70000"):
+        MulParams("mul", 0, 70000, rq)

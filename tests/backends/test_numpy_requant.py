@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gpuquant.backends.numpy.requant import requantize
+from gpuquant.errors import QuantizationError
 from gpuquant.ops import Requant
 from gpuquant.quant.fixedpoint import (
     INT32_MAX,
@@ -82,3 +83,18 @@ def test_requantize_in_row_blocks_on_threads_equals_one_block(monkeypatch):
         got = requantize(acc, r)
         assert got.shape == acc.shape and got.dtype == np.int8
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("multiplier", np.array([2**31]), "multiplier"),  # astype(int32) would wrap it to -2**31
+    ("shift", np.array([31]), "shift"),
+    ("zero_point", 128, "zero point 128"),
+    ("zero_point", 1e30, "must be an integer"),
+    ("qmin", True, "must be an integer"),
+])
+def test_requant_refuses_values_kernels_cannot_hold(field, value, message):
+    fields = {"multiplier": np.array([2**30]), "shift": np.array([0]), "rounding": "gemmlowp",
+              "zero_point": 0, "qmin": -128, "qmax": 127, "dtype": "int8"}
+    fields[field] = value
+    with pytest.raises(QuantizationError, match=message):
+        Requant(**fields)

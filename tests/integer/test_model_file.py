@@ -181,6 +181,17 @@ def test_params_are_rebuilt_so_their_checks_rerun(saved, tmp_path):
         load(_rewrite(path, tmp_path / "clamp.gqm", bad_clamp))
 
 
+def test_a_non_integer_zero_point_is_refused_at_load(saved, tmp_path):
+    _, _, path = saved
+
+    def float_zero_point(doc):
+        node = next(n for n in doc["nodes"] if n["op"] == "conv2d")
+        node["params"]["fields"]["requant"]["fields"]["zero_point"] = 1e30
+
+    with pytest.raises(ModelFormatError, match="zero point must be an integer"):
+        load(_rewrite(path, tmp_path / "zp.gqm", float_zero_point))
+
+
 def test_oversized_members_are_refused_before_reading(saved, tmp_path, monkeypatch):
     import gpuquant.integer.file as model_file
 

@@ -91,3 +91,9 @@ def test_uint8_int8_conversion_keeps_real_values(q, zp):
     back, pb = int8_to_uint8(q8, p8)
     np.testing.assert_array_equal(back, q)
     assert pb.zero_point[0] == zp
+
+
+@pytest.mark.parametrize("axis", [[1], 1.0, True])
+def test_axis_must_be_none_or_an_integer(axis):
+    with pytest.raises(QuantizationError, match="axis must be None or an integer"):
+        QuantParams(np.ones(2, np.float32), np.zeros(2), "int8", axis)
