@@ -262,10 +262,34 @@ def _decode_node(r: _Reader, value: Any, i: int) -> IntegerNode:
     if op in LAYOUT_PARAMS:
         if not isinstance(params, dict) or set(params) != LAYOUT_PARAMS[op]:
             raise ModelFormatError(f"{where}: {op} params must have keys {LAYOUT_PARAMS[op]}")
+        _check_layout(op, params, where)
     elif type(params) is not PARAMS_TYPE[op]:
         raise ModelFormatError(f"{where}: {op} needs {PARAMS_TYPE[op].__name__} params, got "
                                f"{type(params).__name__}")
     return IntegerNode(op, name, inputs, outputs, params)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_layout(op: str, params: dict[str, Any], where: str) -> None:
+    """transpose: ``perm`` a permutation of 0..n-1; reshape: ``shape`` integers >= -1; pad:
+    ``pads`` (before, after) pairs of integers >= 0 and an integer ``value``."""
+    if op == "transpose":
+        perm = params["perm"]
+        ok = isinstance(perm, (list, tuple)) and all(map(_is_int, perm)) and sorted(
+            perm) == list(range(len(perm)))
+    elif op == "reshape":
+        shape = params["shape"]
+        ok = isinstance(shape, (list, tuple)) and all(_is_int(d) and d >= -1 for d in shape)
+    else:
+        pads = params["pads"]
+        ok = _is_int(params["value"]) and isinstance(pads, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p)
+            for p in pads)
+    if not ok:
+        raise ModelFormatError(f"{where}: invalid {op} params {params!r}")
 
 
 def _check_references(model: IntegerModel) -> None:

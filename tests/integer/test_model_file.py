@@ -192,6 +192,21 @@ def test_a_non_integer_zero_point_is_refused_at_load(saved, tmp_path):
         load(_rewrite(path, tmp_path / "zp.gqm", float_zero_point))
 
 
+@pytest.mark.parametrize("op, key, value", [
+    ("transpose", "perm", [0, 2, 2, 1]), ("transpose", "perm", [0, 1.5, 2, 3]),
+    ("reshape", "shape", [0, "x"]), ("reshape", "shape", [0, -2]),
+])
+def test_layout_params_are_checked_at_load(saved, tmp_path, op, key, value):
+    _, _, path = saved
+
+    def edit(doc):
+        node = next(n for n in doc["nodes"] if n["op"] == op)
+        node["params"]["$dict"][key] = value
+
+    with pytest.raises(ModelFormatError, match=f"invalid {op} params"):
+        load(_rewrite(path, tmp_path / "layout.gqm", edit))
+
+
 def test_oversized_members_are_refused_before_reading(saved, tmp_path, monkeypatch):
     import gpuquant.integer.file as model_file
 
