@@ -61,7 +61,7 @@ def build_table(
     """``table[i] = clamp(round(f(s_in * (q_i - z_in)) / s_out) + z_out)``, ``q_i = qmin + i``.
 
     Computed in float64 from the float32 scales; ``rounding`` is ``"half_to_even"`` or
-    ``"half_away_from_zero"``.
+    ``"half_away_from_zero"``; the clamp is to ``out.bounds`` (``num_bits`` codes).
     """
     f = FUNCTIONS[fn] if isinstance(fn, str) else fn
     qmin, _ = dtype_bounds(inp.dtype)
@@ -74,5 +74,5 @@ def build_table(
         r = np.sign(y) * np.floor(np.abs(y) + 0.5)
     else:
         raise ValueError(f"unknown rounding {rounding!r}")
-    np_dtype, lo, hi = DTYPES[out.dtype]
-    return np.clip(r + int(out.zero_point[0]), lo, hi).astype(np_dtype)
+    lo, hi = out.bounds
+    return np.clip(r + int(out.zero_point[0]), lo, hi).astype(DTYPES[out.dtype][0])

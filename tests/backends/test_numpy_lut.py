@@ -50,3 +50,12 @@ def test_concat_along_channels_with_tables_on_every_input():
 def test_concat_rejects_a_missing_table():
     with pytest.raises(ShapeError, match="'cat'"):
         nb.concat([np.zeros(2, np.int8)], ConcatParams("cat", 0, (None, None)))
+
+
+def test_table_clamps_to_the_output_num_bits_codes():
+    # identity from 8-bit codes (scale 1) into 4-bit codes [-8, 7] (scale 1): 100 -> 7, -100 -> -8
+    inp = QuantParams(1.0, 0, "int8")
+    out = QuantParams(1.0, 0, "int8", num_bits=4)
+    table = build_table("identity", inp, out)
+    assert table[100 + 128] == 7 and table[-100 + 128] == -8 and table[3 + 128] == 3
+    assert table.min() == -8 and table.max() == 7
