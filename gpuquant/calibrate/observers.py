@@ -138,7 +138,7 @@ class AbsHistogram:
         self.zeros = 0
 
     def add(self, x: np.ndarray) -> None:
-        a = np.abs(x)
+        a = np.abs(x.astype(np.float64))  # float32 |x| / width underflows for tiny |x|
         amax = float(a.max()) if a.size else 0.0
         if self.width == 0.0:
             if amax == 0.0:

@@ -121,6 +121,16 @@ def test_constant_data_gives_a_valid_range(make):
     assert lo <= hi and abs(hi - 5.0) < 5.0 / 256
 
 
+@pytest.mark.parametrize("make", ALL)
+def test_subnormal_data_gives_its_range(make):
+    # |x| / width in float32 underflowed width to 0 and indexed the histogram with -2**63.
+    tiny = float(np.float32(1e-45))
+    obs = make()
+    obs.observe(np.array([tiny, -tiny, 0.0], np.float32))
+    lo, hi = obs.compute_range()
+    assert -tiny <= lo <= 0.0 < hi <= tiny
+
+
 def test_compute_qparams_uses_choose_qparams():
     obs = MinMaxObserver()
     obs.observe(np.array([-1.0, 3.0]))
