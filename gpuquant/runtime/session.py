@@ -7,6 +7,7 @@ accepted; every other dimension, the rank and the dtype must match the model's i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,12 @@ class InferenceSession:
         self, output_names: list[str] | None, input_feed: dict[str, np.ndarray]
     ) -> list[np.ndarray]:
         """The named outputs (all when None), as host NumPy arrays, for ``input_feed``."""
+        if isinstance(output_names, str):
+            raise ShapeError(f"output_names must be a list of names, got the string "
+                             f"{output_names!r}")
+        if not isinstance(input_feed, Mapping):
+            raise ShapeError(f"input_feed must map input names to arrays, got "
+                             f"{type(input_feed).__name__}")
         known = [s.name for s in self.model.outputs]
         names = known if output_names is None else list(output_names)
         for name in names:

@@ -54,6 +54,15 @@ def test_bad_feeds_raise_shape_error_naming_the_input(mnist, feed, match):
         s.run(None, feed)
 
 
+def test_output_names_as_a_string_and_a_feed_that_is_not_a_dict_are_refused(mnist):
+    # list("logits") would have asked for outputs 'l', 'o', ...; a bare array is not a feed
+    s = InferenceSession(mnist[0], backend="numpy")
+    with pytest.raises(ShapeError, match="list of names"):
+        s.run("logits", {"input": mnist[1][:1]})
+    with pytest.raises(ShapeError, match="input_feed must map"):
+        s.run(None, mnist[1][:1])
+
+
 def test_unknown_output_name(mnist):
     s = InferenceSession(mnist[0], backend="numpy")
     with pytest.raises(ShapeError, match="'probs'"):
