@@ -6,7 +6,7 @@ every other dimension, the rank and the dtype must match the declaration.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -38,13 +38,20 @@ def run_node(node: Node, inputs: Sequence[np.ndarray | None]) -> np.ndarray:
 def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> None:
     """Raise ShapeError unless ``feeds`` has exactly the graph inputs with matching rank, dtype
     and non-batch dimensions (the message names the input, expected and got)."""
-    expected = {t.name: t for t in graph.inputs}
+    check_input_values(graph.inputs, feeds, "graph")
+
+
+def check_input_values(specs: Sequence, feeds: Mapping[str, np.ndarray], owner: str) -> None:
+    """``check_feeds`` over input specs (``name``, ``shape`` with None for any size, ``dtype``)
+    of a ``owner`` ("graph", "model"): every value a NumPy array of the spec's dtype, rank and
+    non-batch dimensions, no input missing or unknown."""
+    expected = {t.name: t for t in specs}
     for name in feeds:
         if name not in expected:
-            raise ShapeError(f"unknown input {name!r}; the graph's inputs are {sorted(expected)}")
+            raise ShapeError(f"unknown input {name!r}; the {owner}'s inputs are {list(expected)}")
     for name, info in expected.items():
         if name not in feeds:
-            raise ShapeError(f"missing input {name!r} (expected shape {info.shape})")
+            raise ShapeError(f"missing input {name!r} (shape {info.shape}, {info.dtype})")
         value = feeds[name]
         if not isinstance(value, np.ndarray):
             raise ShapeError(f"input {name!r}: expected a NumPy array, got {type(value).__name__}")

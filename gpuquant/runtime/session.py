@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backends import Backend, get_backend
 from ..errors import ShapeError
+from ..graph.executor import check_input_values
 from ..integer.model import IntegerModel, TensorSpec
 from ..loader import load
 from .executor import execute
@@ -60,25 +61,9 @@ class InferenceSession:
     def get_outputs(self) -> list[NodeArg]:
         return [_node_arg(s) for s in self.model.outputs]
 
-    def _check_feed(self, input_feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        specs = {s.name: s for s in self.model.inputs}
-        for name in input_feed:
-            if name not in specs:
-                raise ShapeError(f"unknown input {name!r}; the model's inputs are {list(specs)}")
-        feeds = {}
-        for name, spec in specs.items():
-            if name not in input_feed:
-                raise ShapeError(f"missing input {name!r} (shape {spec.shape}, {spec.dtype})")
-            x = np.asarray(input_feed[name])
-            if x.dtype != np.dtype(spec.dtype):
-                raise ShapeError(f"input {name!r}: expected dtype {spec.dtype}, got {x.dtype}")
-            if x.ndim != len(spec.shape) or any(
-                d is not None and d != g for d, g in zip(spec.shape[1:], x.shape[1:])
-            ):
-                raise ShapeError(
-                    f"input {name!r}: expected shape {spec.shape} (any batch), got {x.shape}"
-                )
-            feeds[name] = x
+    def _check_feed(self, input_feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {name: np.asarray(value) for name, value in input_feed.items()}
+        check_input_values(self.model.inputs, feeds, "model")
         return feeds
 
     def run(
