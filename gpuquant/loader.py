@@ -29,6 +29,8 @@ def load(path: str | Path, *, rounding: str | None = None) -> IntegerModel:
         head = path.read_bytes()[:8]
     except OSError as e:
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {e}") from e
+    if not head:
+        raise ModelFormatError(f"model file {str(path)!r} is empty")
     if rounding is not None and head[4:8] != TFLITE_IDENTIFIER:
         raise ValueError(f"rounding={rounding!r} applies to TFLite models only, not {str(path)!r}")
     if head[:4] == ZIP_MAGIC:

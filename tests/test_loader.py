@@ -70,3 +70,14 @@ def test_session_backend_from_environment(monkeypatch):
     if not ok:
         with pytest.raises(gpuquant.BackendUnavailableError, match="GPUQUANT_BACKEND"):
             gpuquant.InferenceSession(model)
+
+
+def test_empty_file_and_foreign_zip(tmp_path):
+    empty = tmp_path / "empty.gq"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelFormatError, match="empty"):
+        gpuquant.load(empty)
+    npz = tmp_path / "data.npz"
+    np.savez(npz, input=np.zeros(3, np.float32))
+    with pytest.raises(ModelFormatError, match="not a gpuquant model file"):
+        gpuquant.load(npz)

@@ -217,6 +217,11 @@ def _members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     total = sum(i.file_size for i in infos)
     if total > MAX_TOTAL_BYTES:
         raise ModelFormatError(f"{total} bytes uncompressed, more than {MAX_TOTAL_BYTES}")
+    if JSON_MEMBER not in {i.filename for i in infos}:
+        raise ModelFormatError(
+            f"not a gpuquant model file: a zip without {JSON_MEMBER} "
+            f"(members {[i.filename for i in infos[:5]]})"
+        )
     members = {}
     for info in infos:
         if info.filename != JSON_MEMBER and not ARRAY_MEMBER.fullmatch(info.filename):
@@ -224,8 +229,6 @@ def _members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if info.filename in members:
             raise ModelFormatError(f"member {info.filename!r} appears twice")
         members[info.filename] = info
-    if JSON_MEMBER not in members:
-        raise ModelFormatError(f"no {JSON_MEMBER} member")
     if members[JSON_MEMBER].file_size > MAX_JSON_BYTES:
         raise ModelFormatError(f"{JSON_MEMBER} is larger than {MAX_JSON_BYTES} bytes")
     return members

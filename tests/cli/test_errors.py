@@ -1,5 +1,7 @@
 """Bad input: a clear ``gpuquant: error:`` line, exit status 2, no traceback."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,20 @@ def test_output_path_that_cannot_be_written(mnist_files, tmp_path, capsys):
     (tmp_path / "file").write_text("a file, not a folder")
     _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
             "-o", str(tmp_path / "file" / "o.gq")], capsys, "file")
+
+
+def test_kernels_bad_arch(capsys):
+    _fails(["kernels", "--compile", "--arch", "bogus"], capsys, "sm_90", "bogus")
+
+
+def test_kernels_without_cupy(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy_backends", None)
+    monkeypatch.setitem(sys.modules, "cupy_backends.cuda.libs", None)
+    _fails(["kernels", "--compile", "--arch", "sm_80"], capsys, "gpuquant[cuda12]")
+
+
+def test_empty_model_file(tmp_path, capsys):
+    empty = tmp_path / "empty.gq"
+    empty.write_bytes(b"")
+    _fails(["run", str(empty), "--input", str(empty), "-o", str(tmp_path / "y.npz")],
+           capsys, "empty.gq", "empty")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from ...errors import BackendUnavailableError, GpuquantError
 from .kernels import KERNEL_FILES, OPTIONS, name_expressions
 from .sources import cuda_source_dir, read_source
 
@@ -15,13 +16,25 @@ from .sources import cuda_source_dir, read_source
 def _arch_number(arch: str) -> int:
     digits = arch.removeprefix("sm_").removeprefix("compute_")
     if not digits.isdigit():
-        raise ValueError(f"architecture must look like 'sm_90', got {arch!r}")
+        raise GpuquantError(f"architecture must look like 'sm_90', got {arch!r}")
     return int(digits)
+
+
+def _nvrtc():
+    """CuPy's NVRTC bindings; BackendUnavailableError saying what to install when absent."""
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+    except ImportError as e:
+        raise BackendUnavailableError(
+            f"compiling kernels needs CuPy and NVRTC ({e}): pip install 'gpuquant[cuda12]' "
+            f"(or cuda13); no GPU is needed"
+        ) from e
+    return nvrtc
 
 
 def nvrtc_compile(file: str, arch: str) -> bytes:
     """The cubin of ``file`` for ``arch``; raises RuntimeError with NVRTC's log on failure."""
-    from cupy_backends.cuda.libs import nvrtc
+    nvrtc = _nvrtc()
 
     cc = _arch_number(arch)
     names = name_expressions(file, cc)
@@ -45,6 +58,9 @@ def nvrtc_compile(file: str, arch: str) -> bytes:
 
 def compile_all(archs: list[str]) -> list[tuple[str, str, bool, float]]:
     """``(file, arch, ok, seconds)`` for every kernel file and architecture in ``archs``."""
+    _nvrtc()
+    for arch in archs:
+        _arch_number(arch)
     results = []
     for arch in archs:
         for file in KERNEL_FILES:
