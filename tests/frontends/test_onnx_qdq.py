@@ -1,6 +1,7 @@
 """QDQ import: a model quantized by onnxruntime's quantize_static (QDQ format) runs in gpuquant
 with the scales and zero points it carries; its 8-bit tensors agree with onnxruntime's."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import onnx
 import pytest
 
 from gpuquant.backends import get_backend
-from gpuquant.errors import UnsupportedOpError
+from gpuquant.errors import ModelFormatError, UnsupportedOpError
 from gpuquant.frontends.onnx_qdq import import_qdq, load_qdq, strip_qdq
 from gpuquant.runtime.executor import execute
 
@@ -32,9 +33,14 @@ def ort_qdq(tmp_path_factory, request):
     """cnn_float.onnx quantized by onnxruntime: QDQ, int8 or uint8 activations, per-channel
     int8 weights, calibrated (min/max) on the case's 8 inputs."""
     xs = np.load(CASES / "cnn_qoperator_aint8_wint8_perchannel_io.npz")["x"]
-    path = tmp_path_factory.mktemp("qdq") / f"cnn_qdq_{request.param}.onnx"
+    folder = tmp_path_factory.mktemp("qdq")
+    path = folder / f"cnn_qdq_{request.param}.onnx"
+    # quantize_static writes "<model>-inferred.onnx" beside its input and deletes it: a private
+    # copy keeps two workers from racing on that file in tests/cases
+    source = folder / "cnn_float.onnx"
+    shutil.copyfile(CASES / "cnn_float.onnx", source)
     quantization.quantize_static(
-        str(CASES / "cnn_float.onnx"), str(path), _Reader(xs),
+        str(source), str(path), _Reader(xs),
         quant_format=quantization.QuantFormat.QDQ,
         activation_type=getattr(quantization.QuantType, request.param),
         weight_type=quantization.QuantType.QInt8,
@@ -136,3 +142,28 @@ def test_dequantize_of_a_model_input_is_refused():
                                    opset_imports=[onnx.helper.make_opsetid("", 13)])
     with pytest.raises(UnsupportedOpError, match="'dq'"):
         strip_qdq(model)
+
+
+def _weight_dq(scale: np.ndarray, axis: int) -> onnx.ModelProto:
+    """y = DequantizeLinear(int8 weight (2, 3), scale, axis), read by MatMul."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])
+    inits = [onnx.numpy_helper.from_array(np.ones((2, 3), np.int8), "wq"),
+             onnx.numpy_helper.from_array(scale.astype(np.float32), "s"),
+             onnx.numpy_helper.from_array(np.zeros(scale.shape, np.int8), "z")]
+    nodes = [onnx.helper.make_node("DequantizeLinear", ["wq", "s", "z"], ["w"], name="wdq",
+                                   axis=axis),
+             onnx.helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    return onnx.helper.make_model(onnx.helper.make_graph(nodes, "g", [x], [y], inits),
+                                  opset_imports=[onnx.helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("scale, axis, match", [
+    (np.array([0.1, 0.2]), 1, "2 scales along axis 1 of a tensor of shape \\(2, 3\\)"),
+    (np.array([0.1, 0.2]), 5, "axis 5"),
+    (np.array([0.1, 0.0, 0.2]), 1, "scale must be finite and > 0"),
+])
+def test_bad_dequantize_parameters_name_the_node(scale, axis, match):
+    # the wrong count used to reach dequantize's broadcast: a raw NumPy ValueError
+    with pytest.raises(ModelFormatError, match=f"node 'wdq': .*{match}"):
+        strip_qdq(_weight_dq(scale, axis))
