@@ -29,7 +29,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..convert.converter import convert
-from ..errors import ModelFormatError, UnsupportedOpError
+from ..errors import ModelFormatError, QuantizationError, UnsupportedOpError
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
 from ..quant.params import QuantParams, dequantize, quantize
@@ -50,8 +50,10 @@ def _load(model: ModelSource) -> onnx.ModelProto:
     return onnx.load(os.fspath(model))
 
 
-def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype) -> QuantParams:
-    """The node's scale/zero point as QuantParams (8-bit), per tensor or along ``axis``."""
+def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype,
+            shape: tuple[int, ...] | None = None) -> QuantParams:
+    """The node's scale/zero point as QuantParams (8-bit), per tensor or along ``axis``; with
+    the quantized tensor's ``shape``, per-axis parameters must have one entry per index."""
     scale = consts.get(node.input[1])
     if scale is None:
         raise UnsupportedOpError(f"node {node.name!r}: scale {node.input[1]!r} is not a constant")
@@ -70,7 +72,14 @@ def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
     if axis is None and scale.size != 1:
         raise ModelFormatError(f"node {node.name!r}: {scale.size} scales without an axis")
-    return QuantParams(scale.reshape(-1), zp.reshape(-1), ONNX_8BIT[np.dtype(dtype)], axis)
+    if axis is not None and shape is not None and (
+            not -len(shape) <= axis < len(shape) or shape[axis] != scale.size):
+        raise ModelFormatError(f"node {node.name!r}: {scale.size} scales along axis {axis} of "
+                               f"a tensor of shape {shape}")
+    try:
+        return QuantParams(scale.reshape(-1), zp.reshape(-1), ONNX_8BIT[np.dtype(dtype)], axis)
+    except QuantizationError as exc:
+        raise ModelFormatError(f"node {node.name!r}: {exc}") from exc
 
 
 def _constants(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -110,7 +119,8 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
             if src in consts:
                 codes = consts[src]
             else:
-                codes = quantize(consts[q_node.input[0]], _params(q_node, consts, np.uint8))
+                codes = quantize(consts[q_node.input[0]],
+                                 _params(q_node, consts, np.uint8, consts[q_node.input[0]].shape))
                 drop.add(id(q_node))
             if codes.dtype == np.int32:
                 scale = consts[node.input[1]].astype(np.float32)
@@ -118,7 +128,7 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
                 new_inits[node.output[0]] = ((codes.astype(np.int64) - zp).astype(np.float32)
                                              * scale)
             else:
-                qp = _params(node, consts, codes.dtype)
+                qp = _params(node, consts, codes.dtype, codes.shape)
                 new_inits[node.output[0]] = dequantize(codes, qp)
                 qparams[node.output[0]] = qp
                 dequantized[src] = node.output[0]
