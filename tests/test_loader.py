@@ -81,3 +81,13 @@ def test_empty_file_and_foreign_zip(tmp_path):
     np.savez(npz, input=np.zeros(3, np.float32))
     with pytest.raises(ModelFormatError, match="not a gpuquant model file"):
         gpuquant.load(npz)
+
+
+def test_nan_input_names_the_layer():
+    sess = gpuquant.InferenceSession(
+        CASES / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx", backend="numpy"
+    )
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    x[0, 1, 2, 3] = np.nan
+    with pytest.raises(gpuquant.QuantizationError, match="x_QuantizeLinear.*1 values"):
+        sess.run(None, {"x": x})
