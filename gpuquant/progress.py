@@ -20,14 +20,19 @@ def _plain(items: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
             sys.stderr.write(f"\r{desc} [{bar}] {done}/{total}")
         sys.stderr.flush()
 
-    draw(0)
+    live = sys.stderr.isatty()  # a log file gets one line at the end, not every redraw
+    if live:
+        draw(0)
     done = 0
     try:
         for item in items:
             yield item
             done += 1
-            draw(done)
+            if live:
+                draw(done)
     finally:  # end the line even when the loop stops on an error, so the message starts clean
+        if not live:
+            draw(done)
         sys.stderr.write("\n")
 
 
