@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .lut import LookupParams
+from .requant import check_int
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,7 @@ class ConcatParams:
     name: str
     axis: int
     tables: tuple[LookupParams | None, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", check_int(f"layer {self.name!r}: axis", self.axis,
+                                                   -64, 63))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import QuantizationError
 from ..quant.params import dtype_bounds
 from .conv import conv_output_hw
-from .requant import Requant
+from .requant import Requant, check_int
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,13 @@ class MeanParams:
     input_zero_point: int
     input_dtype: str
     requant: Requant  # multiplier s_x / (s_y * count), count = product of reduced sizes
+
+    def __post_init__(self) -> None:
+        lo, hi = dtype_bounds(self.input_dtype)
+        where = f"layer {self.name!r}:"
+        zp = check_int(f"{where} input zero point", self.input_zero_point, lo, hi)
+        axes = tuple(check_int(f"{where} axis", a, -64, 63) for a in self.axes)
+        if len(set(axes)) != len(axes) or not isinstance(self.keepdims, bool):
+            raise QuantizationError(f"{where} bad axes {self.axes} or keepdims {self.keepdims!r}")
+        object.__setattr__(self, "input_zero_point", zp)
+        object.__setattr__(self, "axes", axes)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpuquant.backends.numpy import NumpyBackend
-from gpuquant.errors import ShapeError
+from gpuquant.errors import QuantizationError, ShapeError
 from gpuquant.ops import ConcatParams, LookupParams, build_table
 from gpuquant.quant.params import QuantParams
 
@@ -59,3 +59,9 @@ def test_table_clamps_to_the_output_num_bits_codes():
     table = build_table("identity", inp, out)
     assert table[100 + 128] == 7 and table[-100 + 128] == -8 and table[3 + 128] == 3
     assert table.min() == -8 and table.max() == 7
+
+
+@pytest.mark.parametrize("axis", [1.0, [0], True])
+def test_concat_params_refuse_a_non_integer_axis(axis):
+    with pytest.raises(QuantizationError, match="'cat': axis"):
+        ConcatParams("cat", axis, (None, None))

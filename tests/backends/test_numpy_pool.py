@@ -94,3 +94,15 @@ def test_pool_params_refuse_a_window_lying_in_padding(padding):
     # A 2x2 window, stride 2, on a 2x2 input: padding 2 on any side adds a window of padding only.
     with pytest.raises(QuantizationError, match="windows with no input"):
         PoolParams("pool", (2, 2), (2, 2), padding, "int8", -128, 127)
+
+
+@pytest.mark.parametrize("field, value", [("input_zero_point", 0.5), ("input_zero_point", 300),
+                                          ("axes", (1, 1)), ("axes", ([5], 2)),
+                                          ("keepdims", 1)])
+def test_mean_params_refuse_bad_fields(field, value):
+    fields = {"name": "mean", "axes": (1, 2), "keepdims": True, "input_zero_point": 0,
+              "input_dtype": "int8", "requant": random_requant(np.random.default_rng(0), 1,
+                                                               "int8", "gemmlowp")}
+    fields[field] = value
+    with pytest.raises(QuantizationError, match="'mean'"):
+        MeanParams(**fields)
