@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, ShapeError
+from ..errors import GpuquantError, ModelFormatError, ShapeError
 from ..graph.executor import run_node
 from ..integer.model import IntegerModel, IntegerNode
 
@@ -94,8 +94,8 @@ def execute(
 
     ``feeds`` maps each model input name to an array in the model's input layout and dtype; the
     returned arrays are the backend's own. ``model.constants`` are loaded into the backend first.
-    Raises ShapeError for a missing input and ModelFormatError for a node whose op or inputs
-    are unknown.
+    Raises ShapeError for a missing input or a node whose kernel rejects its inputs (naming the
+    node and the input shapes), and ModelFormatError for a node whose op or inputs are unknown.
     """
     env: dict[str, Array] = {name: backend.asarray(c) for name, c in model.constants.items()}
     for spec in model.inputs:
@@ -112,7 +112,16 @@ def execute(
         missing = [n for n in node.inputs if n and n not in env]
         if missing:
             raise ModelFormatError(f"node {node.name!r} ({node.op}): inputs {missing} not computed")
-        results = run(backend, node, [env[n] if n else None for n in node.inputs])
+        args = [env[n] if n else None for n in node.inputs]
+        try:
+            results = run(backend, node, args)
+        except GpuquantError:
+            raise
+        except (ValueError, TypeError, IndexError) as exc:
+            shapes = [None if a is None else tuple(a.shape) for a in args]
+            raise ShapeError(
+                f"node {node.name!r} ({node.op}) failed on input shapes {shapes}: {exc}"
+            ) from exc
         for name, value in zip(node.outputs, results):
             env[name] = value
         if not keep:

@@ -81,3 +81,10 @@ def test_missing_input_and_unknown_op_are_named():
     bad = [IntegerNode("fft", "f", ["x"], ["y"], None)]
     with pytest.raises(ModelFormatError, match="'f'.*'fft'"):
         execute(_model(bad), {"x": np.zeros((1, 2, 3), np.float32)}, HostLayoutBackend())
+
+
+def test_a_node_that_rejects_its_inputs_is_named_with_the_shapes():
+    # a transpose whose perm does not fit the rank: NumPy's ValueError, reported for the node
+    bad = [IntegerNode("transpose", "t", ["x"], ["y"], {"perm": [0, 1]})]
+    with pytest.raises(ShapeError, match="node 't' \\(transpose\\).*\\(1, 2, 3\\)"):
+        execute(_model(bad), {"x": np.zeros((1, 2, 3), np.float32)}, HostLayoutBackend())
