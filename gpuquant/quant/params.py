@@ -96,9 +96,13 @@ class QuantParams:
         return self.axis is not None
 
     def broadcast_shape(self, ndim: int) -> tuple[int, ...]:
-        """Shape that lines ``scale``/``zero_point`` up with axis ``axis`` of an ndim tensor."""
+        """Shape that lines ``scale``/``zero_point`` up with axis ``axis`` of an ndim tensor;
+        QuantizationError if ``axis`` is not one of its axes (-ndim <= axis < ndim)."""
         if self.axis is None:
             return (1,) * ndim
+        if not -ndim <= self.axis < ndim:
+            raise QuantizationError(f"axis {self.axis} of per-axis parameters does not exist in "
+                                    f"a {ndim}-D tensor")
         axis = self.axis % ndim
         return tuple(self.scale.size if i == axis else 1 for i in range(ndim))
 

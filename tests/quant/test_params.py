@@ -97,3 +97,12 @@ def test_uint8_int8_conversion_keeps_real_values(q, zp):
 def test_axis_must_be_none_or_an_integer(axis):
     with pytest.raises(QuantizationError, match="axis must be None or an integer"):
         QuantParams(np.ones(2, np.float32), np.zeros(2), "int8", axis)
+
+
+def test_per_axis_parameters_on_a_tensor_without_that_axis_are_refused():
+    # axis 5 of a 4-D tensor used to wrap (5 % 4) to axis 1 silently
+    qp = QuantParams(np.ones(2, np.float32), np.zeros(2), "int8", axis=5)
+    with pytest.raises(QuantizationError, match="axis 5 .* 4-D"):
+        quantize(np.zeros((1, 2, 1, 1), np.float32), qp)
+    with pytest.raises(QuantizationError, match="axis 5 .* 4-D"):
+        dequantize(np.zeros((1, 2, 1, 1), np.int8), qp)
