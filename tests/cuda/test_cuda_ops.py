@@ -173,3 +173,14 @@ def test_quantize_clamps_to_narrow_and_few_bit_bounds(host_backend, reference, d
     y = host_backend.quantize(x, p)
     np.testing.assert_array_equal(y, reference.quantize(x, p))
     assert (y.min(), y.max()) == q.bounds
+
+
+def test_per_axis_parameters_must_fit_the_tensor(host_backend):
+    # the kernels index channel (i // inner) % channels: a count that does not match the axis
+    # used to give wrong codes silently where NumPy refuses to broadcast
+    q = QuantParams(np.array([0.5, 0.1], np.float32), np.zeros(2), "int8", axis=1)
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="2 per-axis parameters for axis 1"):
+        host_backend.quantize(x, QuantizeParams("q", q))
+    with pytest.raises(ValueError, match="2 per-axis parameters for axis 1"):
+        host_backend.dequantize(np.zeros((2, 3, 4), np.int8), q)

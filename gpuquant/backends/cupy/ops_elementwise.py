@@ -79,10 +79,15 @@ class ElementwiseOps(Launcher):
         return self.xp.concatenate(parts, axis=p.axis)
 
     def _channels(self, shape: tuple[int, ...], q: QuantParams) -> tuple[int, int]:
-        """``(inner, channels)``: element i has channel ``(i // inner) % channels``."""
+        """``(inner, channels)``: element i has channel ``(i // inner) % channels``; the tensor
+        must have axis ``q.axis`` with one entry per channel (the NumPy backend broadcasts)."""
         if q.axis is None:
             return 1, 1
+        q.broadcast_shape(len(shape))  # QuantizationError if the tensor lacks the axis
         axis = q.axis % len(shape)
+        if q.scale.size not in (1, shape[axis]):
+            raise ShapeError(f"{q.scale.size} per-axis parameters for axis {q.axis} of a tensor "
+                             f"of shape {shape}")
         return math.prod(shape[axis + 1:]), q.scale.size
 
     def quantize(self, x: Any, p: QuantizeParams) -> Any:
