@@ -36,6 +36,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import GpuquantError, ModelFormatError, UnsupportedOpError
+from ..graph.float_ops import pool_output_size
 from ..integer.model import IntegerModel, IntegerNode, TensorSpec
 from ..ops import (
     ConcatParams,
@@ -459,7 +460,7 @@ class _Converter:
         oh, ow = [(n + p0 + p1 - k) // s + 1 for n, p0, p1, k, s in
                   zip(x.shape[2:], pads[0::2], pads[1::2], kernel, stride)]
         if node.attrs.get("ceil_mode", 0):
-            ceil = [-(-(n + p0 + p1 - k) // s) + 1 for n, p0, p1, k, s in
+            ceil = [pool_output_size(n, k, s, p0, p1, 1, 1) for n, p0, p1, k, s in
                     zip(x.shape[2:], pads[0::2], pads[1::2], kernel, stride)]
             extra = [(c - 1) * s + k - (n + p0 + p1) for c, s, k, n, p0, p1 in
                      zip(ceil, stride, kernel, x.shape[2:], pads[0::2], pads[1::2])]
