@@ -216,12 +216,14 @@ class Builder:
         return alias
 
     def need_flat_nhwc(self, name: str) -> str:
-        """A flattened 4-D tensor as (N, H*W*C): its NHWC source reshaped to [0, -1]."""
+        """A flattened 4-D tensor as (N, H*W*C): its NHWC source reshaped to [0, H*W*C] (a
+        static width, so that a batch of 0 samples reshapes too)."""
         if self.has(name, FLAT_NHWC):
             return self.forms[name][FLAT_NHWC]
-        src = self.need_int(self.aliases[name].source, nhwc=True)
+        alias = self.aliases[name]
+        src = self.need_int(alias.source, nhwc=True)
         self.emit("reshape", f"{name}/reshape_nhwc", [src], [self.produce(name, FLAT_NHWC)],
-                  {"shape": [0, -1]})
+                  {"shape": [0, int(alias.shape[1])]})
         return self.forms[name][FLAT_NHWC]
 
     def op_counts(self) -> dict[str, int]:

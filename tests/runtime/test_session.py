@@ -63,6 +63,12 @@ def test_output_names_as_a_string_and_a_feed_that_is_not_a_dict_are_refused(mnis
         s.run(None, mnist[1][:1])
 
 
+def test_a_batch_of_zero_samples_gives_zero_outputs(mnist):
+    # the flatten before the first Gemm reshaped to [0, -1], which cannot infer -1 from 0 values
+    (y,) = InferenceSession(mnist[0], backend="numpy").run(None, {"input": mnist[1][:0]})
+    assert y.shape == (0, 10) and y.dtype == np.float32
+
+
 def test_unknown_output_name(mnist):
     s = InferenceSession(mnist[0], backend="numpy")
     with pytest.raises(ShapeError, match="'probs'"):
