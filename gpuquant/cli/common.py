@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..errors import DataError, ShapeError
 
@@ -25,6 +28,16 @@ def write_json(path: str | None, value: dict[str, Any]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(value, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     say(f"JSON written to {path}")
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed .npz with one ``NAME.npy`` member per array, whatever the names are
+    (``np.savez`` keyword arguments cannot be called ``file`` or ``allow_pickle``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
 
 
 def existing(path: str, what: str) -> Path:

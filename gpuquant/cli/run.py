@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ShapeError
-from .common import BACKEND_HELP, existing, positive, say, write_json
+from .common import BACKEND_HELP, existing, positive, save_npz, say, write_json
 
 
 def add_parser(sub) -> None:
@@ -62,8 +62,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     seconds = time.perf_counter() - start
     outputs = {n: np.concatenate(v) for n, v in parts.items()}
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **outputs)
+    save_npz(out, outputs)
     say(format_table(["output", "shape", "dtype"],
                       [(n, "x".join(map(str, v.shape)), str(v.dtype)) for n, v in outputs.items()]))
     say(f"{total} samples in {seconds:.2f} s ({total / seconds:,.0f}/s) on {backend}; "
