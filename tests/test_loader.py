@@ -91,3 +91,20 @@ def test_nan_input_names_the_layer():
     x[0, 1, 2, 3] = np.nan
     with pytest.raises(gpuquant.QuantizationError, match="x_QuantizeLinear.*1 values"):
         sess.run(None, {"x": x})
+
+
+def test_session_takes_array_likes_and_returns_backend_arrays():
+    sess = gpuquant.InferenceSession(CASES / "tflite" / "model1_cnn_int8.tflite", backend="numpy")
+    io = np.load(CASES / "tflite" / "model1_cnn_io.npz")
+    x = io["input_int8"][2]
+    want = io["output_int8_builtin_ref"][2]
+    name = sess.get_inputs()[0].name
+    with pytest.raises(gpuquant.ShapeError, match="expected dtype int8, got int64"):
+        sess.run(None, {name: x.tolist()})
+    out = sess.run(None, {name: x}, device_outputs=True)[0]
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, want)
+    torch = pytest.importorskip("torch", reason="torch tensors are the DLPack example")
+    np.testing.assert_array_equal(sess.run(None, {name: torch.from_numpy(x)})[0], want)
+    with pytest.raises(gpuquant.ShapeError, match=name):
+        sess.run(None, {name: "not an array"})

@@ -36,15 +36,20 @@ def run_node(node: Node, inputs: Sequence[np.ndarray | None]) -> np.ndarray:
 
 
 def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> None:
-    """Raise ShapeError unless ``feeds`` has exactly the graph inputs with matching rank, dtype
-    and non-batch dimensions (the message names the input, expected and got)."""
+    """Raise ShapeError unless ``feeds`` has exactly the graph inputs, as NumPy arrays, with
+    matching rank, dtype and non-batch dimensions (the message names the input, expected and
+    got)."""
+    for name, value in feeds.items():
+        if not isinstance(value, np.ndarray):
+            raise ShapeError(f"input {name!r}: expected a NumPy array, got {type(value).__name__}")
     check_input_values(graph.inputs, feeds, "graph")
 
 
 def check_input_values(specs: Sequence, feeds: Mapping[str, np.ndarray], owner: str) -> None:
     """``check_feeds`` over input specs (``name``, ``shape`` with None for any size, ``dtype``)
-    of a ``owner`` ("graph", "model"): every value a NumPy array of the spec's dtype, rank and
-    non-batch dimensions, no input missing or unknown."""
+    of a ``owner`` ("graph", "model"): every value an array (NumPy or CuPy: ``shape`` and a
+    NumPy ``dtype``) of the spec's dtype, rank and non-batch dimensions, no input missing or
+    unknown."""
     expected = {t.name: t for t in specs}
     for name in feeds:
         if name not in expected:
@@ -53,8 +58,8 @@ def check_input_values(specs: Sequence, feeds: Mapping[str, np.ndarray], owner: 
         if name not in feeds:
             raise ShapeError(f"missing input {name!r} (shape {info.shape}, {info.dtype})")
         value = feeds[name]
-        if not isinstance(value, np.ndarray):
-            raise ShapeError(f"input {name!r}: expected a NumPy array, got {type(value).__name__}")
+        if not isinstance(getattr(value, "dtype", None), np.dtype) or not hasattr(value, "shape"):
+            raise ShapeError(f"input {name!r}: expected an array, got {type(value).__name__}")
         if value.dtype != np.dtype(info.dtype):
             raise ShapeError(f"input {name!r}: expected dtype {info.dtype}, got {value.dtype}")
         if value.ndim != len(info.shape) or any(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,15 +62,24 @@ class InferenceSession:
     def get_outputs(self) -> list[NodeArg]:
         return [_node_arg(s) for s in self.model.outputs]
 
-    def _check_feed(self, input_feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feeds = {name: np.asarray(value) for name, value in input_feed.items()}
+    def _check_feed(self, input_feed: Mapping[str, Any]) -> dict[str, Any]:
+        feeds = {name: self.backend.asarray(value) for name, value in input_feed.items()}
         check_input_values(self.model.inputs, feeds, "model")
         return feeds
 
     def run(
-        self, output_names: list[str] | None, input_feed: dict[str, np.ndarray]
-    ) -> list[np.ndarray]:
-        """The named outputs (all when None), as host NumPy arrays, for ``input_feed``."""
+        self,
+        output_names: list[str] | None,
+        input_feed: Mapping[str, Any],
+        *,
+        device_outputs: bool = False,
+    ) -> list[Any]:
+        """The named outputs (all when None) for ``input_feed``.
+
+        Inputs may be NumPy arrays, CuPy arrays, or objects exposing ``__cuda_array_interface__``
+        or DLPack (e.g. torch tensors); each is moved to the backend once. Outputs are host NumPy
+        arrays, or the backend's own arrays (CuPy on the GPU) with ``device_outputs=True``.
+        """
         if isinstance(output_names, str):
             raise ShapeError(f"output_names must be a list of names, got the string "
                              f"{output_names!r}")
@@ -82,4 +92,6 @@ class InferenceSession:
             if name not in known:
                 raise ShapeError(f"unknown output {name!r}; the model's outputs are {known}")
         results = execute(self.model, self._check_feed(input_feed), self.backend)
+        if device_outputs:
+            return [results[name] for name in names]
         return [self.backend.to_numpy(results[name]) for name in names]
