@@ -49,6 +49,9 @@ def _batches(graph: Graph, data: Iterable[dict[str, np.ndarray]] | np.ndarray,
     return [{name: data[i: i + batch_size]} for i in range(0, len(data), batch_size)]
 
 
+MEAN_OPS = ("Conv", "Gemm", "MatMul")
+
+
 def calibrate(
     graph: Graph,
     batches: Iterable[dict[str, np.ndarray]] | np.ndarray,
@@ -58,7 +61,27 @@ def calibrate(
     batch_size: int = 256,
     **observer_kwargs,
 ) -> dict[str, tuple[float, float]]:
-    """Range ``(rmin, rmax)`` of each float activation of ``graph`` over ``batches``.
+    """Range ``(rmin, rmax)`` of each float activation of ``graph`` over ``batches``
+    (``calibrate_with_means`` without the means)."""
+    ranges, _ = calibrate_with_means(graph, batches, method, tensors, progress, batch_size,
+                                     means=False, **observer_kwargs)
+    return ranges
+
+
+def calibrate_with_means(
+    graph: Graph,
+    batches: Iterable[dict[str, np.ndarray]] | np.ndarray,
+    method: str = "minmax",
+    tensors: list[str] | None = None,
+    progress: bool = True,
+    batch_size: int = 256,
+    means: bool = True,
+    **observer_kwargs,
+) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
+    """Range ``(rmin, rmax)`` of each float activation of ``graph`` over ``batches`` and, when
+    ``means``, the per-channel mean (float64, over every axis but axis 1, all batches' values
+    weighted alike) of each float first input of a Conv, Gemm or MatMul node, for bias
+    correction (docs/quantization.md, eq. 13).
 
     ``batches`` yields feed dicts (input name -> array), or is one array for a one-input graph,
     cut into ``batch_size`` slices along the first axis. Each batch runs through the float
@@ -75,6 +98,9 @@ def calibrate(
         if name not in known:
             raise CalibrationError(f"tensor {name!r} is not an activation of the graph")
     observers: dict[str, Observer] = {}
+    mean_inputs = {n.inputs[0] for n in graph.nodes if n.op_type in MEAN_OPS} if means else set()
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
     seen = 0
     items = _batches(graph, batches, batch_size)
     total = len(items) if hasattr(items, "__len__") else None
@@ -96,7 +122,13 @@ def calibrate(
             if name not in observers:
                 observers[name] = make_observer(method, name, **observer_kwargs)
             observers[name].observe(value)
+            if name in mean_inputs and value.ndim >= 2:
+                axes = (0, *range(2, value.ndim))
+                batch_sum = value.sum(axis=axes, dtype=np.float64)
+                sums[name] = sums[name] + batch_sum if name in sums else batch_sum
+                counts[name] = counts.get(name, 0) + value.size // value.shape[1]
         seen += 1
     if seen == 0:
         raise CalibrationError("no calibration batches were given")
-    return {name: obs.compute_range() for name, obs in observers.items()}
+    ranges = {name: obs.compute_range() for name, obs in observers.items()}
+    return ranges, {name: sums[name] / counts[name] for name in sums}

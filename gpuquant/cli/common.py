@@ -82,6 +82,9 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                    help="requantization rounding")
     g.add_argument("--exclude", nargs="+", default=[], metavar="NODE",
                    help="float-graph nodes to keep in float")
+    g.add_argument("--bias-correction", action="store_true",
+                   help="correct Conv/Gemm biases for the mean effect of weight rounding, "
+                   "from the calibration data's per-channel input means")
     g.add_argument("--calib-limit", type=positive, metavar="N",
                    help="calibrate on the first N samples only")
 
@@ -133,7 +136,7 @@ def quantize(onnx_path: Path, calib, args: argparse.Namespace, timings: dict[str
     model = quantize_model(
         onnx_path, calib.inputs, args.method, activation_dtype=args.activation_dtype,
         per_channel=not args.per_tensor, rounding=args.rounding, exclude=tuple(args.exclude),
-        batch_size=args.batch_size, progress=True,
+        batch_size=args.batch_size, progress=True, bias_correction=args.bias_correction,
     )
     timings["quantize"] = time.perf_counter() - start
     return model, calib
@@ -144,6 +147,7 @@ def quant_settings(args: argparse.Namespace, calib) -> dict[str, Any]:
         "calibration": calib.name, "calibration_images": len(calib), "method": args.method,
         "activation_dtype": args.activation_dtype, "per_channel": not args.per_tensor,
         "rounding": args.rounding, "exclude": list(args.exclude),
+        "bias_correction": args.bias_correction,
     }
 
 

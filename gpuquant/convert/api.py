@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibrate.calibrator import calibrate
+from ..calibrate.calibrator import calibrate_with_means
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
 from .converter import convert
@@ -24,13 +24,17 @@ def quantize_model(
     exclude: Iterable[str] = (),
     batch_size: int = 256,
     progress: bool = False,
+    bias_correction: bool = False,
     **observer_kwargs,
 ) -> IntegerModel:
     """Load an ONNX float model (or take a float Graph), calibrate it on ``calibration_data``
     with observer ``method`` (calibrate/calibrator.py), and convert it (convert/converter.py).
 
     ``calibration_data``: feed dicts, or one array for a one-input model cut into
-    ``batch_size`` slices. The result's metadata records the source and the calibration.
+    ``batch_size`` slices. ``bias_correction``: also collect the calibration data's
+    per-channel means of layer inputs and correct each Conv/Gemm/MatMul bias for the mean
+    effect of weight rounding (docs/quantization.md, eq. 13). The result's metadata records
+    the source and the calibration.
     """
     if isinstance(model, Graph):
         graph = model
@@ -38,10 +42,12 @@ def quantize_model(
         from ..frontends.onnx_float import load_onnx  # onnx is an optional dependency
 
         graph = load_onnx(str(model))
-    ranges = calibrate(graph, calibration_data, method=method, progress=progress,
-                       batch_size=batch_size, **observer_kwargs)
+    ranges, means = calibrate_with_means(graph, calibration_data, method=method,
+                                         progress=progress, batch_size=batch_size,
+                                         means=bias_correction, **observer_kwargs)
     result = convert(graph, ranges, activation_dtype=activation_dtype, per_channel=per_channel,
-                     rounding=rounding, exclude=exclude)
+                     rounding=rounding, exclude=exclude,
+                     input_means=means if bias_correction else None)
     result.metadata["source"] = (
         {"graph": graph.name, "format": "float graph"}
         if isinstance(model, Graph)

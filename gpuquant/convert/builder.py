@@ -54,9 +54,11 @@ class Builder:
         per_channel: bool,
         rounding: str,
         given_qparams: dict[str, QuantParams] | None = None,
+        input_means: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.graph = graph
         self.given = dict(given_qparams or {})
+        self.input_means = dict(input_means or {})
         self.ranges = ranges
         self.shapes = shapes
         self.dtype = activation_dtype
@@ -112,6 +114,20 @@ class Builder:
             )
         return QuantParams(qp.scale * np.float32(scale), qp.zero_point, "int8",
                            None if qp.axis is None else 0, qp.narrow_range, qp.num_bits)
+
+    def input_mean(self, name: str, channels: int) -> np.ndarray | None:
+        """The calibrated per-channel mean of float tensor ``name`` (``channels`` values), for
+        bias correction (weights.py); None when the converter was given none for it."""
+        mean = self.input_means.get(name)
+        if mean is None:
+            return None
+        mean = np.asarray(mean, np.float64).reshape(-1)
+        if mean.size != channels:
+            raise QuantizationError(
+                f"input mean of {name!r} has {mean.size} values; the layer reading it has "
+                f"{channels} input channels"
+            )
+        return mean
 
     def share_qparams(self, out: str, source: str) -> QuantParams:
         """Give ``out`` the parameters of ``source`` (pooling, layout ops) and return them."""

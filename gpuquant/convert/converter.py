@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from ..errors import OverflowRiskError, QuantizationError
 from ..graph.ir import Graph, Node
 from ..integer.model import IntegerModel, TensorSpec
@@ -70,6 +72,7 @@ def convert(
     exclude: Iterable[str] = (),
     name: str | None = None,
     given_qparams: dict[str, QuantParams] | None = None,
+    input_means: dict[str, np.ndarray] | None = None,
 ) -> IntegerModel:
     """The integer model of ``graph`` with activation parameters from ``ranges`` (min, max).
 
@@ -80,6 +83,9 @@ def convert(
     activations' (per tensor, ``activation_dtype``) instead of their ranges, weight
     initializers' (int8, zero point 0, per output channel or per tensor) instead of the
     symmetric ones chosen here.
+    ``input_means`` (per-channel means of float tensors, calibrate_with_means): each Conv, Gemm
+    and MatMul-by-constant layer whose input has one gets its bias corrected for the mean
+    effect of weight rounding (docs/quantization.md, eq. 13; convert/weights.py).
     Raises QuantizationError for a tensor without a range or an unknown ``exclude`` name.
     """
     if activation_dtype not in ACTIVATION_DTYPES:
@@ -94,7 +100,7 @@ def convert(
         raise QuantizationError(f"exclude names nodes not in the graph: {sorted(unknown)}")
     folded, fused = fuse_activations(fold_batchnorm(graph, excluded), excluded)
     b = Builder(folded, ranges, infer_shapes(folded), activation_dtype, per_channel, rounding,
-                given_qparams)
+                given_qparams, input_means)
     inputs = []
     for info in folded.inputs:
         b.produce(info.name, FLOAT)
@@ -119,6 +125,7 @@ def convert(
                 "activation_dtype": activation_dtype,
                 "per_channel": per_channel,
                 "rounding": rounding,
+                "bias_correction": input_means is not None,
                 "exclude": sorted(excluded),
             },
             "float_nodes": b.float_nodes,

@@ -58,6 +58,20 @@ def _box(pads: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     return top, bottom, left, right
 
 
+def _conv_input_mean(b: Builder, x: str, w: np.ndarray, groups: int) -> np.ndarray | None:
+    """The mean input each weight ``w[o, c, :, :]`` multiplies, shape (O, C/groups, 1, 1):
+    output channel ``o`` of group ``g`` reads input channel ``g * C/groups + c`` (depthwise:
+    its own). The means average the float input's positions; the conv's own padding
+    positions (zeros) are not counted."""
+    out_channels, per_group = w.shape[:2]
+    mean = b.input_mean(x, per_group * groups)
+    if mean is None:
+        return None
+    by_group = mean.reshape(groups, 1, per_group)
+    return np.repeat(by_group, out_channels // groups, axis=1).reshape(out_channels, per_group,
+                                                                       1, 1)
+
+
 def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
     """Conv: OIHW weights -> OHWI int8, NHWC activations (ops/conv.py)."""
     x, out = node.inputs[0], node.outputs[0]
@@ -67,8 +81,9 @@ def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
     if w.ndim != 4:
         raise KeepFloat(f"{w.ndim - 2}-D convolution has no integer kernel (2-D only)")
     in_qp, out_qp = b.qparams(x), b.qparams(out)
+    groups = int(node.attrs.get("group", 1))
     layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel,
-                           b.weight_qparams(node.inputs[1], 0))
+                           b.weight_qparams(node.inputs[1], 0), _conv_input_mean(b, x, w, groups))
     requant = b.requant(_scale(in_qp) * layer.weight_scales(w.shape[0]) / _scale(out_qp),
                         out_qp, act)
     params = Conv2DParams(
@@ -82,7 +97,7 @@ def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
         stride=tuple(node.attrs.get("strides", (1, 1))),
         dilation=tuple(node.attrs.get("dilations", (1, 1))),
         padding=_box(node.attrs.get("pads", (0, 0, 0, 0))),
-        groups=int(node.attrs.get("group", 1)),
+        groups=groups,
     )
     b.warnings.extend(layer.warnings)
     src = b.need_int(x, nhwc=True)
@@ -101,7 +116,8 @@ def _emit_fully_connected(
     if _rank(b, x) != 2:
         raise KeepFloat(f"fully connected input {x!r} must be 2-D, has shape {b.shape(x)}")
     in_qp, out_qp = b.qparams(x), b.qparams(out)
-    layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel, given)
+    layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel, given,
+                           b.input_mean(x, w.shape[1]))
     alias = b.flat_source(x)
     weight = layer.weight
     if alias is not None:

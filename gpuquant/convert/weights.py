@@ -7,6 +7,11 @@ If ``|b| / (s_in * s_w)`` exceeds ``2**31 - 1`` for a channel (tiny weights unde
 bias, numerics case N10), that channel's weight scale is raised to
 ``|b| / (s_in * (2**31 - 1))`` (plus 0.1 %) and its weights requantized, with a warning, rather
 than letting the bias wrap or refusing the layer.
+
+Bias correction (eq. 13, Nagel et al. 2019, "Data-Free Quantization", empirical variant): given
+``input_mean``, the mean float input that each weight multiplies, the expected output shift
+that weight rounding causes, ``sum_k (dequant(q)[o, k] - w[o, k]) * E[x_k]``, is subtracted from
+the float bias before it is quantized.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from ..ops import check_bias
 from ..ops.accumulator import INT32_MAX
-from ..quant.params import QuantParams, choose_qparams, quantize
+from ..quant.params import QuantParams, choose_qparams, dequantize, quantize
 
 BIAS_SCALE_MARGIN = 1.001
 
@@ -44,6 +49,16 @@ def weight_qparams(weight: np.ndarray, per_channel: bool) -> QuantParams:
     return choose_qparams(float(weight.min()), float(weight.max()), "int8", symmetric=True)
 
 
+def weight_rounding_shift(weight: np.ndarray, qp: QuantParams,
+                          input_mean: np.ndarray) -> np.ndarray:
+    """Expected output shift of each output channel from rounding ``weight`` with ``qp``
+    (eq. 13): ``sum_k (dequantize(quantize(w))[o, k] - w[o, k]) * input_mean[o, k]``, float64.
+    """
+    error = dequantize(quantize(weight, qp), qp).astype(np.float64) - weight.astype(np.float64)
+    product = error * np.broadcast_to(np.asarray(input_mean, np.float64), weight.shape)
+    return product.reshape(weight.shape[0], -1).sum(axis=1)
+
+
 def quantize_layer(
     layer: str,
     weight: np.ndarray,
@@ -51,14 +66,21 @@ def quantize_layer(
     input_scale: float,
     per_channel: bool,
     given: QuantParams | None = None,
+    input_mean: np.ndarray | None = None,
 ) -> QuantizedLayer:
     """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring).
 
     ``given`` parameters (a QDQ model's, per tensor or along axis 0) replace the chosen ones.
+    ``input_mean``, broadcastable against ``weight``: the mean input each weight multiplies
+    over the calibration data; the bias is then corrected for weight rounding (eq. 13).
     """
     channels = weight.shape[0]
     qp = weight_qparams(weight, per_channel) if given is None else given
-    b = np.zeros(channels) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
+    float_bias = (np.zeros(channels) if bias is None
+                  else np.asarray(bias, dtype=np.float64).reshape(-1))
+    b = float_bias
+    if input_mean is not None:
+        b = float_bias - weight_rounding_shift(weight, qp, input_mean)
     s_in = float(np.float32(input_scale))
     scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
     needed = np.abs(b) / (s_in * INT32_MAX)
@@ -77,6 +99,8 @@ def quantize_layer(
             f"{scales[low].min():.4g} to up to {float(new.scale.max()):.4g} so that the int32 "
             f"bias (scale input scale {s_in:.4g} * weight scale) fits",
         )
+        if input_mean is not None:
+            b = float_bias - weight_rounding_shift(weight, new, input_mean)
         qp = new
         scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
     q = quantize(weight, qp)

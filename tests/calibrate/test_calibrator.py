@@ -8,7 +8,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from gpuquant.calibrate import METHODS, calibrate
+from gpuquant.calibrate import METHODS, calibrate, calibrate_with_means
 from gpuquant.errors import CalibrationError
 from gpuquant.frontends.onnx_float import load_onnx
 from gpuquant.graph.ir import Graph, Node, TensorInfo
@@ -35,6 +35,24 @@ def batches():
 def test_minmax_ranges_of_every_activation():
     ranges = calibrate(tiny_graph(), batches(), progress=False)
     assert ranges == {"x": (-4.0, 3.0), "r": (0.0, 3.0), "y": (0.0, 6.0)}
+
+
+def test_channel_means_of_layer_inputs_over_uneven_batches():
+    g = Graph(
+        "conv",
+        [Node("Relu", "relu", ["x"], ["r"]),
+         Node("Conv", "conv", ["r", "w"], ["y"], {"kernel_shape": [1, 1]})],
+        [TensorInfo("x", (None, 3, 4, 5))],
+        [TensorInfo("y", (None, 2, 4, 5))],
+        {"w": np.ones((2, 3, 1, 1), np.float32)},
+    )
+    x = np.random.default_rng(3).normal(0, 1, (7, 3, 4, 5)).astype(np.float32)
+    ranges, means = calibrate_with_means(g, x, progress=False, batch_size=3)
+    assert ranges == calibrate(g, x, progress=False, batch_size=3)
+    assert set(means) == {"r"}
+    expect = np.maximum(x, 0).astype(np.float64).mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(means["r"], expect, rtol=1e-12)
+    assert calibrate_with_means(g, x, progress=False, means=False)[1] == {}
 
 
 def test_selected_tensors_and_observer_options():

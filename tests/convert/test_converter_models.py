@@ -6,7 +6,7 @@ import numpy as np
 
 from convert_helpers import ranges_of, run_both
 from gpuquant.backends.numpy import NumpyBackend
-from gpuquant.convert import convert
+from gpuquant.convert import convert, quantize_model
 from gpuquant.frontends.onnx_float import load_onnx
 from gpuquant.graph.executor import run_graph
 from gpuquant.runtime.executor import execute
@@ -42,6 +42,19 @@ def test_mnist_int8_accuracy_within_0_3_points_of_float():
     int8_acc = 100 * (q.argmax(1) == labels).mean()
     assert int8_acc >= float_acc - 0.3
     assert (f.argmax(1) == q.argmax(1)).mean() >= 0.99
+
+
+def test_mnist_int8_with_bias_correction_within_0_3_points_of_float():
+    g = load_onnx(str(DATA / "mnist_cnn.onnx"))
+    calib, _ = _mnist("calib", 1000)
+    model = quantize_model(g, calib, batch_size=250, bias_correction=True)
+    assert model.metadata["float_nodes"] == []
+    x, labels = _mnist("test", 1000)
+    f = run_graph(g, {"input": x})["logits"]
+    q = np.asarray(execute(model, {"input": x}, NumpyBackend())["logits"])
+    float_acc = 100 * (f.argmax(1) == labels).mean()
+    int8_acc = 100 * (q.argmax(1) == labels).mean()
+    assert int8_acc >= float_acc - 0.3, (float_acc, int8_acc)
 
 
 def test_mnist_layout_is_nhwc_with_one_transpose_and_permuted_gemm():
