@@ -23,7 +23,9 @@ range whose exact zero point lies within float32 rounding of a half-integer can 
 neighbour than exact arithmetic would (tests pin such a range).
 
 ``min == max == 0`` is TensorFlow's special case: the output is all zeros and the input gradient
-passes through. Any other range with ``min >= max`` is an error.
+passes through. A range so narrow that its float32 scale is not a normal float32 (e.g.
+[0, 1e-44]) is treated the same way (as gpuquant.quant.params treats degenerate ranges), rather
+than dividing by a zero or subnormal scale. Any other range with ``min >= max`` is an error.
 
 Gradients (FakeQuantWithMinMaxVarsGradient): the input gradient is the upstream gradient where
 ``nudged_min <= x <= nudged_max`` and 0 elsewhere (straight-through inside the range); the
@@ -96,6 +98,7 @@ def nudge(
         )
     qmin_f, qmax_f = np.float32(quant_min), np.float32(quant_max)
     scale = ((hi - lo) / (qmax_f - qmin_f)).astype(np.float32)
+    zero_range = zero_range | (scale < np.finfo(np.float32).tiny)
     scale = np.where(zero_range, np.float32(1.0), scale).astype(np.float32)
     zp_from_min = (qmin_f - lo / scale).astype(np.float32)
     zero_point = np.where(

@@ -30,6 +30,7 @@ def nudge(
             f"fake-quant range needs min < max (or both 0), got min {lo.tolist()} max {hi.tolist()}"
         )
     scale = (hi - lo) / float(quant_max - quant_min)
+    zero_range = zero_range | (scale < torch.finfo(torch.float32).tiny)
     scale = torch.where(zero_range, torch.ones_like(scale), scale)
     zp_from_min = float(quant_min) - lo / scale
     # std::round of the float32 value, computed exactly in float64

@@ -187,3 +187,21 @@ def test_bad_ranges_raise(lo, hi):
 def test_bad_num_bits_raise(bits):
     with pytest.raises(QuantizationError, match="num_bits"):
         nudge(-1.0, 1.0, bits)
+
+
+def test_range_with_subnormal_scale_is_a_zero_range():
+    x = np.array([-1.0, 0.0, 1e-45, 2.0], np.float32)
+    n = nudge(0.0, 1e-44)
+    assert n.zero_range.all() and np.isfinite(n.scale).all() and n.scale[0] == 1.0
+    y = fake_quant(x, 0.0, 1e-44)
+    np.testing.assert_array_equal(y, np.zeros(4, np.float32))
+    dx, _, _ = fake_quant_gradient(np.ones_like(x), x, 0.0, 1e-44)
+    np.testing.assert_array_equal(dx, np.ones(4, np.float32))
+
+
+def test_torch_nudge_agrees_on_subnormal_scale():
+    torch = pytest.importorskip("torch", reason="the PyTorch op is the optional QAT extra")
+    from gpuquant.qat.torch_ops import nudge as torch_nudge
+
+    _, _, scale, zero_range = torch_nudge(torch.tensor([0.0]), torch.tensor([1e-44]), 8, False)
+    assert bool(zero_range.all()) and float(scale[0]) == 1.0
