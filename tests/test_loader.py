@@ -108,3 +108,23 @@ def test_session_takes_array_likes_and_returns_backend_arrays():
     np.testing.assert_array_equal(sess.run(None, {name: torch.from_numpy(x)})[0], want)
     with pytest.raises(gpuquant.ShapeError, match=name):
         sess.run(None, {name: "not an array"})
+
+
+@pytest.mark.parametrize(
+    "case", ["onnx/cnn_qoperator_aint8_wint8_perchannel.onnx", "tflite/model1_cnn_int8.tflite"]
+)
+def test_corrupted_bytes_raise_gpuquant_errors_only(case, tmp_path):
+    """Truncated copies and copies with 5 random bytes changed: a GpuquantError or a model."""
+    rng = np.random.default_rng(0)
+    raw = (CASES / case).read_bytes()
+    for trial in range(60):
+        data = bytearray(raw[: rng.integers(8, len(raw))] if trial % 2 else raw)
+        if trial % 2 == 0:
+            for pos in rng.integers(0, len(data), 5):
+                data[pos] = rng.integers(0, 256)
+        path = tmp_path / Path(case).name
+        path.write_bytes(bytes(data))
+        try:
+            gpuquant.load(path)
+        except gpuquant.GpuquantError:
+            pass
