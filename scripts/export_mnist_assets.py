@@ -70,6 +70,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from onnx_export import export_logits_model
 
 # Normalisation the model was trained with (from digit_recognizer/recognizer.py:
 # transforms.ToTensor() then transforms.Normalize((0.1307,), (0.3081,))).
@@ -189,27 +190,13 @@ def normalise(images_u8: np.ndarray) -> np.ndarray:
 
 
 def export_onnx(model: CNN, path: Path) -> None:
-    dummy = torch.zeros(2, 1, 28, 28, dtype=torch.float32)
-    torch.onnx.export(
-        model, (dummy,), str(path),
-        dynamo=False,  # TorchScript exporter: plain graph, no onnxscript needed
-        export_params=True,
-        opset_version=OPSET,
-        do_constant_folding=True,
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+    export_logits_model(
+        model, torch.zeros(2, 1, 28, 28, dtype=torch.float32), path, OPSET,
+        producer="gpuquant/scripts/export_mnist_assets.py",
+        doc=("MNIST CNN, weights from digit-recognizer-py 0.1.0 (MIT). "
+             f"Input: (pixel/255 - {MNIST_MEAN}) / {MNIST_STD}, "
+             "float32 [N,1,28,28]; output logits [N,10]."),
     )
-    import onnx
-    m = onnx.load(str(path))
-    onnx.checker.check_model(m, full_check=True)
-    # A fixed producer string keeps the file byte-stable across torch versions.
-    m.producer_name = "gpuquant/scripts/export_mnist_assets.py"
-    m.producer_version = ""
-    m.doc_string = ("MNIST CNN, weights from digit-recognizer-py 0.1.0 (MIT). "
-                    f"Input: (pixel/255 - {MNIST_MEAN}) / {MNIST_STD}, "
-                    "float32 [N,1,28,28]; output logits [N,10].")
-    onnx.save(m, str(path))
 
 
 def torch_logits(model: CNN, x: np.ndarray, batch: int = 1000) -> np.ndarray:
