@@ -20,7 +20,7 @@ from ..errors import QuantizationError
 from ..graph.ir import Graph
 from ..integer.model import IntegerNode, TensorSpec
 from ..ops import QuantizeParams, Requant, activation_bounds, make_requant
-from ..quant.params import QuantParams, choose_qparams, quantize
+from ..quant.params import QuantParams, choose_qparams, quantize, with_dtype
 from .fuse import Activation
 from .layout import TO_NCHW, TO_NHWC, nhwc_constant, nhwc_shape
 
@@ -77,16 +77,13 @@ class Builder:
 
     def qparams(self, name: str) -> QuantParams:
         """The 8-bit parameters of float tensor ``name``: given ones, else set by
-        ``share_qparams``, else from its calibrated range (a constant's own min/max)."""
-        if name in self.given and name not in self.graph.initializers:
-            qp = self.given[name]
-            if qp.dtype != self.dtype or qp.axis is not None:
-                raise QuantizationError(
-                    f"tensor {name!r}: given parameters are {qp.dtype} per "
-                    f"{'axis' if qp.axis is not None else 'tensor'}; activations need "
-                    f"{self.dtype} per tensor"
-                )
-            return qp
+        ``share_qparams``, else from its calibrated range (a constant's own min/max).
+
+        A given constant's parameters (stored as int8 or uint8) are expressed in the activation
+        dtype with the same real values (``with_dtype``), so its stored codes come back from its
+        float value unchanged."""
+        if name in self.given:
+            return self._given_operand(name)
         if name not in self._qparams:
             if name in self.aliases:
                 return self.qparams(self.aliases[name].source)
@@ -100,20 +97,53 @@ class Builder:
             self._qparams[name] = choose_qparams(lo, hi, self.dtype)
         return self._qparams[name]
 
+    def _given_operand(self, name: str) -> QuantParams:
+        qp = self.given[name]
+        if qp.axis is not None and qp.scale.size == 1:
+            qp = QuantParams(qp.scale, qp.zero_point, qp.dtype, None, qp.narrow_range,
+                             qp.num_bits)
+        kind = "constant" if name in self.graph.initializers else "activation"
+        if qp.axis is not None or qp.dtype not in ("int8", "uint8") or (
+                kind == "activation" and qp.dtype != self.dtype):
+            raise QuantizationError(
+                f"{kind} {name!r}: given parameters are {qp.dtype} per "
+                f"{'axis ' + str(qp.axis) if qp.axis is not None else 'tensor'}; an operand of "
+                f"an integer op has one {self.dtype} scale and zero point"
+            )
+        return with_dtype(qp, self.dtype)
+
     def weight_qparams(self, name: str, axis: int, scale: float = 1.0) -> QuantParams | None:
-        """Given int8 parameters of weight initializer ``name`` whose output channels lie on
-        ``axis``, as parameters along axis 0 with scales times ``scale``; None if not given."""
+        """Given 8-bit parameters of weight initializer ``name`` whose output channels lie on
+        ``axis``, as parameters along axis 0 with scales times ``scale``; None if not given.
+        Any int8/uint8 zero points are kept (the kernels subtract one per output channel);
+        parameters along another axis raise, as the kernels have one scale per output channel."""
         qp = self.given.get(name)
         if qp is None:
             return None
-        if qp.dtype != "int8" or np.any(qp.zero_point != 0) or (
+        if qp.dtype not in ("int8", "uint8") or (
                 qp.axis is not None and qp.axis % self.graph.initializers[name].ndim != axis):
             raise QuantizationError(
-                f"weight {name!r}: given parameters must be int8, zero point 0, per tensor or "
+                f"weight {name!r}: given parameters must be int8 or uint8, per tensor or "
                 f"along the output-channel axis {axis} (got {qp.dtype}, axis {qp.axis})"
             )
-        return QuantParams(qp.scale * np.float32(scale), qp.zero_point, "int8",
+        return QuantParams(qp.scale * np.float32(scale), qp.zero_point, qp.dtype,
                            None if qp.axis is None else 0, qp.narrow_range, qp.num_bits)
+
+    def bias_qparams(self, name: str, scale: float = 1.0) -> QuantParams | None:
+        """Given int32 parameters of bias initializer ``name`` (zero point 0, per tensor or one
+        scale per output channel), flattened along axis 0 with scales times ``scale``; None if
+        not given. A bias given in another dtype raises: the kernels add an int32 bias."""
+        qp = self.given.get(name)
+        if qp is None:
+            return None
+        if qp.dtype != "int32" or np.any(qp.zero_point != 0):
+            raise QuantizationError(
+                f"bias {name!r}: given parameters must be int32 with zero point 0, the form "
+                f"the kernels add to the accumulator (got {qp.dtype}, zero point "
+                f"{qp.zero_point.tolist()})"
+            )
+        return QuantParams(qp.scale * np.float32(scale), qp.zero_point, "int32",
+                           None if qp.axis is None else 0)
 
     def input_mean(self, name: str, channels: int) -> np.ndarray | None:
         """The calibrated per-channel mean of float tensor ``name`` (``channels`` values), for

@@ -54,6 +54,8 @@ def _lower(b: Builder, node: Node, act: Activation | None, excluded: bool) -> No
                 return
             except (KeepFloat, OverflowRiskError) as exc:
                 reason = str(exc)
+            except QuantizationError as exc:
+                raise QuantizationError(f"node {node.name!r} ({node.op_type}): {exc}") from exc
     if act is None:
         _emit_float(b, node, reason)
         return

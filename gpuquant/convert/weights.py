@@ -6,7 +6,8 @@ Biases: int32 with scale ``s_in * s_w``: ``q_b = round_half_to_even(b / (s_in * 
 If ``|b| / (s_in * s_w)`` exceeds ``2**31 - 1`` for a channel (tiny weights under a large
 bias, numerics case N10), that channel's weight scale is raised to
 ``|b| / (s_in * (2**31 - 1))`` (plus 0.1 %) and its weights requantized, with a warning, rather
-than letting the bias wrap or refusing the layer.
+than letting the bias wrap or refusing the layer. Given weight parameters (a QDQ model's) are
+kept as they are, so there such a bias is an OverflowRiskError.
 
 Bias correction (eq. 13, Nagel et al. 2019, "Data-Free Quantization", empirical variant): given
 ``input_mean``, the mean float input that each weight multiplies, the expected output shift
@@ -20,11 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OverflowRiskError, QuantizationError
 from ..ops import check_bias
 from ..ops.accumulator import INT32_MAX
 from ..quant.params import QuantParams, choose_qparams, dequantize, quantize
 
 BIAS_SCALE_MARGIN = 1.001
+BIAS_SCALE_RTOL = 2.0**-22  # a stated float32 s_in * s_w: one rounding, 2**-24, and slack
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,15 @@ def quantize_layer(
     per_channel: bool,
     given: QuantParams | None = None,
     input_mean: np.ndarray | None = None,
+    given_bias: QuantParams | None = None,
 ) -> QuantizedLayer:
     """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring).
 
-    ``given`` parameters (a QDQ model's, per tensor or along axis 0) replace the chosen ones.
+    ``given`` parameters (a QDQ model's, per tensor or along axis 0) replace the chosen ones;
+    they are never raised: a bias that does not fit int32 at them raises OverflowRiskError.
+    ``given_bias`` (int32, zero point 0): the bias codes are ``round_half_to_even(b / s_b)``
+    with the stated scale ``s_b``, which must be ``s_in * s_w`` to float32 rounding
+    (``BIAS_SCALE_RTOL``), else QuantizationError.
     ``input_mean``, broadcastable against ``weight``: the mean input each weight multiplies
     over the calibration data; the bias is then corrected for weight rounding (eq. 13).
     """
@@ -86,6 +94,12 @@ def quantize_layer(
     needed = np.abs(b) / (s_in * INT32_MAX)
     low = scales < needed
     warnings: tuple[str, ...] = ()
+    if low.any() and given is not None:
+        ch = int(np.flatnonzero(low)[0])
+        raise OverflowRiskError(
+            f"layer {layer!r}: bias of output channel {ch} ({b[ch]:.6g}) does not fit int32 at "
+            f"the given weight scale {scales[ch]:.6g} times input scale {s_in:.6g}"
+        )
     if low.any():
         raised = np.where(low, needed * BIAS_SCALE_MARGIN, scales)
         if not per_channel:
@@ -104,5 +118,17 @@ def quantize_layer(
         qp = new
         scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
     q = quantize(weight, qp)
-    bias_q = check_bias(layer, b, s_in * scales)
+    bias_scale = s_in * scales
+    if given_bias is not None:
+        stated = np.broadcast_to(given_bias.scale.astype(np.float64), (channels,))
+        if not np.allclose(stated, bias_scale, rtol=BIAS_SCALE_RTOL, atol=0.0):
+            ch = int(np.flatnonzero(~np.isclose(stated, bias_scale, rtol=BIAS_SCALE_RTOL,
+                                                atol=0.0))[0])
+            raise QuantizationError(
+                f"layer {layer!r}: given bias scale {stated[ch]:.8g} of output channel {ch} is "
+                f"not input scale * weight scale = {bias_scale[ch]:.8g}, the scale at which "
+                "the int32 accumulator adds the bias"
+            )
+        bias_scale = stated
+    bias_q = check_bias(layer, b, bias_scale)
     return QuantizedLayer(q, qp, bias_q, warnings)

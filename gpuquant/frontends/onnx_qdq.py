@@ -5,8 +5,9 @@ and whose weights are 8-bit initializers read through ``DequantizeLinear``. Impo
 
 1. every ``DequantizeLinear`` of a constant (int8/uint8 weights, int32 biases; a constant
    ``QuantizeLinear`` of a float initializer is folded first, as ONNX defines it: round half to
-   even, saturate) becomes the float initializer ``float32(q - zero_point) * scale``; 8-bit
-   ones keep their parameters under that initializer's name;
+   even, saturate) becomes the float initializer ``float32(q - zero_point) * scale`` and
+   keeps its parameters under that initializer's name (the converter quantizes it back to
+   the stored codes with them, or says why it cannot);
 2. every activation pair ``t -> QuantizeLinear -> DequantizeLinear -> t'`` is removed, readers
    of ``t'`` read ``t``, and ``t`` keeps the pair's scale and zero point (a pair that ends in a
    graph output renames ``t`` to the output's name);
@@ -32,12 +33,13 @@ from ..convert.converter import convert
 from ..errors import ModelFormatError, QuantizationError, UnsupportedOpError
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
-from ..quant.params import QuantParams, dequantize, quantize
+from ..quant.params import QuantParams, dequantize, quantize, with_dtype
 from .onnx_float import load_onnx
 
 NUM_BITS_KEY = "gpuquant.num_bits"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 ONNX_8BIT = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8"}
+CONSTANT_DTYPES = {**ONNX_8BIT, np.dtype(np.int32): "int32"}
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
@@ -51,9 +53,11 @@ def _load(model: ModelSource) -> onnx.ModelProto:
 
 
 def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype,
-            shape: tuple[int, ...] | None = None) -> QuantParams:
-    """The node's scale/zero point as QuantParams (8-bit), per tensor or along ``axis``; with
-    the quantized tensor's ``shape``, per-axis parameters must have one entry per index."""
+            shape: tuple[int, ...] | None = None,
+            dtypes: dict[np.dtype, str] = ONNX_8BIT) -> QuantParams:
+    """The node's scale/zero point as QuantParams (of one of ``dtypes``), per tensor or along
+    ``axis``; with the quantized tensor's ``shape``, per-axis parameters must have one entry
+    per index."""
     scale = consts.get(node.input[1])
     if scale is None:
         raise UnsupportedOpError(f"node {node.name!r}: scale {node.input[1]!r} is not a constant")
@@ -64,9 +68,9 @@ def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype
         dtype = zp.dtype
     else:
         zp = np.zeros(scale.shape, dtype)
-    if np.dtype(dtype) not in ONNX_8BIT:
+    if np.dtype(dtype) not in dtypes:
         raise UnsupportedOpError(f"node {node.name!r}: {np.dtype(dtype).name} quantization "
-                                 "(8-bit only)")
+                                 f"({', '.join(dtypes.values())} only)")
     axis = None
     if scale.size > 1 or scale.ndim == 1 and any(a.name == "axis" for a in node.attribute):
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
@@ -77,7 +81,7 @@ def _params(node: onnx.NodeProto, consts: dict[str, np.ndarray], dtype: np.dtype
         raise ModelFormatError(f"node {node.name!r}: {scale.size} scales along axis {axis} of "
                                f"a tensor of shape {shape}")
     try:
-        return QuantParams(scale.reshape(-1), zp.reshape(-1), ONNX_8BIT[np.dtype(dtype)], axis)
+        return QuantParams(scale.reshape(-1), zp.reshape(-1), dtypes[np.dtype(dtype)], axis)
     except QuantizationError as exc:
         raise ModelFormatError(f"node {node.name!r}: {exc}") from exc
 
@@ -122,16 +126,10 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
                 codes = quantize(consts[q_node.input[0]],
                                  _params(q_node, consts, np.uint8, consts[q_node.input[0]].shape))
                 drop.add(id(q_node))
-            if codes.dtype == np.int32:
-                scale = consts[node.input[1]].astype(np.float32)
-                zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else 0
-                new_inits[node.output[0]] = ((codes.astype(np.int64) - zp).astype(np.float32)
-                                             * scale)
-            else:
-                qp = _params(node, consts, codes.dtype, codes.shape)
-                new_inits[node.output[0]] = dequantize(codes, qp)
-                qparams[node.output[0]] = qp
-                dequantized[src] = node.output[0]
+            qp = _params(node, consts, codes.dtype, codes.shape, CONSTANT_DTYPES)
+            new_inits[node.output[0]] = dequantize(codes, qp)
+            qparams[node.output[0]] = qp
+            dequantized[src] = node.output[0]
             drop.add(id(node))
             continue
         if q_node is None or q_node.op_type != "QuantizeLinear":
@@ -190,26 +188,17 @@ def _same(a: QuantParams, b: QuantParams) -> bool:
             and np.array_equal(a.zero_point, b.zero_point))
 
 
-def _to_dtype(qp: QuantParams, dtype: str) -> QuantParams:
-    """The same real values in the other 8-bit dtype: codes and zero point move by
-    ``2**(num_bits - 1)`` (128 for 8 bits), which maps one dtype's bounds onto the other's."""
-    if qp.dtype == dtype:
-        return qp
-    shift = 2 ** (qp.num_bits - 1) * (-1 if dtype == "int8" else 1)
-    return QuantParams(qp.scale, qp.zero_point + shift, dtype, qp.axis, qp.narrow_range,
-                       qp.num_bits)
-
-
 def load_qdq(
     model: ModelSource, activation_dtype: str = "int8"
 ) -> tuple[Graph, dict[str, QuantParams]]:
     """The float graph of a QDQ model and its given parameters (activations in
-    ``activation_dtype``; weights as stored)."""
+    ``activation_dtype``; constants as stored)."""
     proto, qparams = strip_qdq(model)
     graph = load_onnx(proto)
-    acts = {k: _to_dtype(v, activation_dtype) for k, v in qparams.items()
-            if k not in graph.initializers}
-    weights = {k: v for k, v in qparams.items() if k in graph.initializers}
+    constants = {t.name for t in proto.graph.initializer}
+    acts = {k: with_dtype(v, activation_dtype) for k, v in qparams.items()
+            if k not in constants}
+    weights = {k: v for k, v in qparams.items() if k in constants}
     return graph, {**acts, **weights}
 
 

@@ -189,6 +189,18 @@ def dequantize(q: np.ndarray, params: QuantParams) -> np.ndarray:
     return diff.astype(np.float32) * params.scale.reshape(shape)
 
 
+def with_dtype(params: QuantParams, dtype: str) -> QuantParams:
+    """The same real values in the 8-bit ``dtype`` (int8 or uint8): codes and zero point move by
+    ``2**(num_bits - 1)`` (128 for 8 bits), which maps one dtype's bounds onto the other's."""
+    if params.dtype == dtype:
+        return params
+    if {params.dtype, dtype} != {"int8", "uint8"}:
+        raise QuantizationError(f"cannot express {params.dtype} parameters as {dtype}")
+    shift = 2 ** (params.num_bits - 1) * (-1 if dtype == "int8" else 1)
+    return QuantParams(params.scale, params.zero_point + shift, dtype, params.axis,
+                       params.narrow_range, params.num_bits)
+
+
 def uint8_to_int8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
     """The same real values in int8: ``q - 128`` and ``zero_point - 128`` (flip of the top bit)."""
     if params.dtype != "uint8" or params.num_bits != 8:
