@@ -22,6 +22,10 @@ docs/runtimes.md):
   ``float32(s_x / (s_y * float32(count)))``, rounded half to even;
 - MaxPool on 8-bit data, and the shape ops Reshape, Flatten, Transpose, Squeeze, Unsqueeze,
   Identity.
+
+The model is traced at the batch its inputs declare (a dynamic leading dimension at 1); where
+each op provably keeps the batch as the leading axis, the model runs at any batch
+(frontends/batch.py), else only at the declared one.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from ..ops.float_softmax import FloatSoftmaxParams
 from ..ops.pair_lookup import PairLookupParams
 from ..quant.params import QuantParams, dequantize, dtype_bounds
 from . import ort_arith
+from .batch import BatchTrace, broadcast_factor, reshape_target
 
 f32 = np.float32
 _NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -84,13 +89,15 @@ class _Node:
 
 
 class _Tensor:
-    """What the converter knows of a tensor: logical (ONNX) shape, dtype, layout, params."""
+    """What the converter knows of a tensor: logical (ONNX) shape, dtype, layout, params, and
+    the factor with which it follows the batch (frontends/batch.py; None: it does not)."""
 
-    def __init__(self, shape, dtype, nhwc=False, qparams=None):
+    def __init__(self, shape, dtype, nhwc=False, qparams=None, per=None):
         self.shape = tuple(shape)
         self.dtype = dtype
         self.nhwc = nhwc
         self.qparams = qparams
+        self.per = per
 
     @property
     def stored_shape(self) -> tuple:
@@ -100,12 +107,16 @@ class _Tensor:
 
 
 class _Converter:
-    def __init__(self, graph: onnx.GraphProto):
+    def __init__(self, graph: onnx.GraphProto, inputs: list[TensorSpec]):
         self.init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.tensors: dict[str, _Tensor] = {}
         self.nodes: list[IntegerNode] = []
         self.constants: dict[str, np.ndarray] = {}
         self.views: dict[tuple[str, bool], str] = {}
+        self.batch = BatchTrace([(s.name, s.shape) for s in inputs])
+        for spec in inputs:
+            self.tensors[spec.name] = _Tensor(spec.shape, spec.dtype, per=self.batch.get(spec.name))
+        self.where = "the graph inputs"
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -142,6 +153,9 @@ class _Converter:
     def emit(self, op: str, name: str, inputs: list[str], output: str, params,
              spec: _Tensor) -> None:
         self.nodes.append(IntegerNode(op, name, inputs, [output], params))
+        self.batch.record(self.where, [(n, self.tensors[n].shape) for n in inputs], output,
+                          spec.shape, spec.per)
+        spec.per = self.batch.get(output)
         self.tensors[output] = spec
 
     def view(self, name: str, nhwc: bool) -> str:
@@ -154,7 +168,7 @@ class _Converter:
             out = f"{name}/{'nhwc' if nhwc else 'nchw'}"
             perm = _NCHW_TO_NHWC if nhwc else _NHWC_TO_NCHW
             self.emit("transpose", f"{out}/transpose", [name], out, {"perm": list(perm)},
-                      _Tensor(t.shape, t.dtype, nhwc, t.qparams))
+                      _Tensor(t.shape, t.dtype, nhwc, t.qparams, t.per))
             self.views[key] = out
         return self.views[key]
 
@@ -172,7 +186,7 @@ class _Converter:
         qp = QuantParams(np.array([s], f32), np.array([z]), dtype)
         params = QuantizeParams(node.name, qp, "half_to_even")
         self.emit("quantize", node.name, [node.inputs[0]], node.outputs[0], params,
-                  _Tensor(x.shape, dtype, x.nhwc, qp))
+                  _Tensor(x.shape, dtype, x.nhwc, qp, x.per))
 
     def dequantize_linear(self, node: _Node) -> None:
         name = node.inputs[0]
@@ -189,7 +203,7 @@ class _Converter:
         sc, zp, dtype = self.scale_zp(node, 1, "x", x.dtype)
         qp = QuantParams(np.array([sc], f32), np.array([zp]), dtype)
         self.emit("dequantize", node.name, [name], node.outputs[0], qp,
-                  _Tensor(x.shape, "float32", x.nhwc))
+                  _Tensor(x.shape, "float32", x.nhwc, per=x.per))
 
     # Convolution and matrix products ---------------------------------------------------
 
@@ -236,7 +250,7 @@ class _Converter:
                               requant, stride, dilation, pads, group)
         oh, ow = params.output_shape((x.shape[0], x.shape[2], x.shape[3], x.shape[1]))[1:3]
         self.emit("conv2d", node.name, [self.view(node.inputs[0], True)], node.outputs[0],
-                  params, _Tensor((x.shape[0], c_out, oh, ow), out_dtype, True, qp))
+                  params, _Tensor((x.shape[0], c_out, oh, ow), out_dtype, True, qp, x.per))
 
     def _gemm_like(self, node: _Node, a_idx: int, b: np.ndarray, bias, requant, zx: int,
                    zw: np.ndarray, out_dtype: str, qp) -> None:
@@ -251,14 +265,20 @@ class _Converter:
                             requant)
         src = self.view(node.inputs[a_idx], False)
         rows = math.prod(a.shape[:-1])
+        # Rows of a (B, ..., K) input are B times the product of its middle dimensions.
+        per = a.per if len(a.shape) >= 2 else None
+        rows_per = None if per is None else per * math.prod(a.shape[1:-1])
         flat = f"{node.outputs[0]}/rows"
-        self.emit("reshape", f"{flat}/reshape", [src], flat, {"shape": [rows, k]},
-                  _Tensor((rows, k), a.dtype))
+        self.emit("reshape", f"{flat}/reshape", [src], flat,
+                  {"shape": reshape_target((rows, k), per, rows_per)},
+                  _Tensor((rows, k), a.dtype, per=rows_per))
         out2d = f"{node.outputs[0]}/gemm"
-        self.emit("gemm", node.name, [flat], out2d, params, _Tensor((rows, n), out_dtype))
+        self.emit("gemm", node.name, [flat], out2d, params,
+                  _Tensor((rows, n), out_dtype, per=rows_per))
+        out_shape = a.shape[:-1] + (n,)
         self.emit("reshape", f"{out2d}/reshape", [out2d], node.outputs[0],
-                  {"shape": list(a.shape[:-1]) + [n]},
-                  _Tensor(a.shape[:-1] + (n,), out_dtype, False, qp))
+                  {"shape": reshape_target(out_shape, rows_per, per)},
+                  _Tensor(out_shape, out_dtype, False, qp, per))
 
     def qlinear_matmul(self, node: _Node) -> None:
         a = self.tensor(node, 0)
@@ -286,8 +306,12 @@ class _Converter:
         a, b = self.tensor(node, 0), self.tensor(node, b_idx)
         b_name = node.inputs[b_idx]
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        if len(a.shape) == len(b.shape) == 2:
+            per = a.per if b.per is None else None  # b's leading axis is summed over
+        else:
+            per = broadcast_factor([(a.shape, a.per), (b.shape, b.per)])
         self.emit("matmul", node.name, [self.view(node.inputs[0], False), self.view(b_name, False)],
-                  node.outputs[0], params, _Tensor(shape, out_dtype, False, qp))
+                  node.outputs[0], params, _Tensor(shape, out_dtype, False, qp, per))
 
     def matmul_integer(self, node: _Node) -> None:
         a = self.tensor(node, 0)
@@ -344,8 +368,9 @@ class _Converter:
         inputs, nhwc = self._same_layout(node, [0, 3])
         shape = np.broadcast_shapes(a.shape, b.shape)
         qp = QuantParams(np.array([sc], f32), np.array([zc]), a.dtype)
+        per = broadcast_factor([(a.shape, a.per), (b.shape, b.per)])
         self.emit("pair_lookup", node.name, inputs, node.outputs[0], params,
-                  _Tensor(shape, a.dtype, nhwc, qp))
+                  _Tensor(shape, a.dtype, nhwc, qp, per))
 
     def _same_layout(self, node: _Node, idx: list[int]) -> tuple[list[str], bool]:
         """Inputs in one layout: NHWC when some input is NHWC and every other is 4-D or a
@@ -375,7 +400,8 @@ class _Converter:
         table = ort_arith.lookup_table(fn, (sx, zx), (sy, zy), x.dtype, x.dtype)
         qp = QuantParams(np.array([sy], f32), np.array([zy]), x.dtype)
         self.emit("lookup", node.name, [node.inputs[0]], node.outputs[0],
-                  LookupParams(node.name, x.dtype, table), _Tensor(x.shape, x.dtype, x.nhwc, qp))
+                  LookupParams(node.name, x.dtype, table),
+                  _Tensor(x.shape, x.dtype, x.nhwc, qp, x.per))
 
     def qlinear_concat(self, node: _Node) -> None:
         sy, zy, _ = self.scale_zp(node, 0, "y")
@@ -398,9 +424,11 @@ class _Converter:
         shape = list(first.shape)
         shape[axis] = sum(self.tensors[node.inputs[i]].shape[axis] for i in idx)
         qp = QuantParams(np.array([sy], f32), np.array([zy]), dtype)
+        same = {self.tensors[node.inputs[i]].per for i in idx}
+        per = first.per if axis != 0 and len(same) == 1 else None
         self.emit("concat", node.name, inputs, node.outputs[0],
                   ConcatParams(node.name, stored_axis, tuple(tables)),
-                  _Tensor(shape, dtype, nhwc, qp))
+                  _Tensor(shape, dtype, nhwc, qp, per))
 
     def qlinear_softmax(self, node: _Node) -> None:
         x = self.tensor(node, 0)
@@ -416,30 +444,34 @@ class _Converter:
                                     float(np.floor(f32(1.0) / f32(sy))), zy)
         qp = QuantParams(np.array([sy], f32), np.array([zy]), x.dtype)
         src, out = self.view(node.inputs[0], False), node.outputs[0]
+        per = x.per if axis != 0 else None  # a softmax over axis 0 mixes the samples
         if opset < 13 and axis != rank - 1:
             rows = f"{out}/rows"
+            rows_shape = (math.prod(x.shape[:axis]), length)
+            rows_per = None if per is None else per * math.prod(x.shape[1:axis])
             self.emit("reshape", f"{rows}/reshape", [src], rows,
-                      {"shape": [math.prod(x.shape[:axis]), length]},
-                      _Tensor((math.prod(x.shape[:axis]), length), x.dtype))
+                      {"shape": reshape_target(rows_shape, x.per, rows_per)},
+                      _Tensor(rows_shape, x.dtype, per=rows_per))
             inner = f"{out}/softmax"
             self.emit("softmax_float", node.name, [rows], inner, params,
-                      _Tensor((math.prod(x.shape[:axis]), length), x.dtype, False, qp))
-            self.emit("reshape", f"{inner}/reshape", [inner], out, {"shape": list(x.shape)},
-                      _Tensor(x.shape, x.dtype, False, qp))
+                      _Tensor(rows_shape, x.dtype, False, qp, rows_per))
+            self.emit("reshape", f"{inner}/reshape", [inner], out,
+                      {"shape": reshape_target(x.shape, rows_per, per)},
+                      _Tensor(x.shape, x.dtype, False, qp, per))
         elif axis != rank - 1:
             perm = list(range(rank))
             perm[axis], perm[-1] = rank - 1, axis
             swapped = tuple(x.shape[p] for p in perm)
             moved, inner = f"{out}/moved", f"{out}/softmax"
             self.emit("transpose", f"{moved}/transpose", [src], moved, {"perm": perm},
-                      _Tensor(swapped, x.dtype))
+                      _Tensor(swapped, x.dtype, per=per))
             self.emit("softmax_float", node.name, [moved], inner, params,
-                      _Tensor(swapped, x.dtype, False, qp))
+                      _Tensor(swapped, x.dtype, False, qp, per))
             self.emit("transpose", f"{inner}/transpose", [inner], out, {"perm": perm},
-                      _Tensor(x.shape, x.dtype, False, qp))
+                      _Tensor(x.shape, x.dtype, False, qp, per))
         else:
             self.emit("softmax_float", node.name, [src], out, params,
-                      _Tensor(x.shape, x.dtype, False, qp))
+                      _Tensor(x.shape, x.dtype, False, qp, per))
 
     # Pooling ---------------------------------------------------------------------------------
 
@@ -473,7 +505,7 @@ class _Converter:
         qp = QuantParams(np.array([sy], f32), np.array([zy]), x.dtype)
         self.emit("avg_pool2d_float", node.name, [self.view(node.inputs[0], True)],
                   node.outputs[0], params, _Tensor((x.shape[0], x.shape[1], oh, ow), x.dtype,
-                                                   True, qp))
+                                                   True, qp, x.per))
 
     def qlinear_global_average_pool(self, node: _Node) -> None:
         if node.attrs.get("channels_last", 0):
@@ -492,7 +524,7 @@ class _Converter:
         requant = make_requant(float(real), qp, "float32_half_even")
         params = MeanParams(node.name, (1, 2), keepdims, px[1], x.dtype, requant)
         self.emit("mean", node.name, [self.view(node.inputs[0], True)], node.outputs[0], params,
-                  _Tensor((x.shape[0], x.shape[1], 1, 1), x.dtype, True, qp))
+                  _Tensor((x.shape[0], x.shape[1], 1, 1), x.dtype, True, qp, x.per))
 
     def max_pool(self, node: _Node) -> None:
         x = self.tensor(node, 0)
@@ -508,18 +540,23 @@ class _Converter:
         params = PoolParams(node.name, kernel, stride, pads, x.dtype, lo, hi)
         oh, ow = params.output_hw(x.shape[2:])
         self.emit("max_pool2d", node.name, [self.view(node.inputs[0], True)], node.outputs[0],
-                  params, _Tensor((x.shape[0], x.shape[1], oh, ow), x.dtype, True, x.qparams))
+                  params, _Tensor((x.shape[0], x.shape[1], oh, ow), x.dtype, True, x.qparams,
+                                  x.per))
 
     # Shape ops (on the ONNX layout) ----------------------------------------------------------
 
-    def _reshape_to(self, node: _Node, shape: tuple[int, ...]) -> None:
+    def _reshape_to(self, node: _Node, shape: tuple[int, ...], per: int | None) -> None:
+        """Reshape input 0 to ``shape``, which follows the batch with factor ``per``."""
         x = self.tensor(node, 0)
         if math.prod(shape) != math.prod(x.shape):
             raise node.fail(f"cannot reshape {x.shape} to {shape}")
         self.emit("reshape", node.name, [self.view(node.inputs[0], False)], node.outputs[0],
-                  {"shape": list(shape)}, _Tensor(shape, x.dtype, False, x.qparams))
+                  {"shape": reshape_target(shape, x.per, per)},
+                  _Tensor(shape, x.dtype, False, x.qparams, per))
 
     def reshape(self, node: _Node) -> None:
+        """A reshape that keeps the leading dimension keeps the batch (each sample's elements
+        stay in its own leading row); any other is traced at the declared batch only."""
         x = self.tensor(node, 0)
         target = [int(v) for v in self.const(node, 1, "shape").ravel()]
         shape = [x.shape[i] if v == 0 and not node.attrs.get("allowzero", 0) else v
@@ -527,12 +564,14 @@ class _Converter:
         if -1 in shape:
             known = math.prod(v for v in shape if v != -1)
             shape[shape.index(-1)] = math.prod(x.shape) // known
-        self._reshape_to(node, tuple(shape))
+        keeps = bool(shape) and bool(x.shape) and shape[0] == x.shape[0]
+        self._reshape_to(node, tuple(shape), x.per if keeps else None)
 
     def flatten(self, node: _Node) -> None:
         x = self.tensor(node, 0)
         axis = int(node.attrs.get("axis", 1)) % (len(x.shape) + 1)
-        self._reshape_to(node, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
+        per = None if axis == 0 or x.per is None else x.per * math.prod(x.shape[1:axis])
+        self._reshape_to(node, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])), per)
 
     def squeeze(self, node: _Node, unsqueeze: bool) -> None:
         x = self.tensor(node, 0)
@@ -542,24 +581,27 @@ class _Converter:
         shape = list(x.shape)
         if unsqueeze:
             rank = len(shape) + len(axes)
-            for a in sorted(int(a) % rank for a in axes):
+            moved = sorted(int(a) % rank for a in axes)
+            for a in moved:
                 shape.insert(a, 1)
         else:
-            drop = ({int(a) % len(shape) for a in axes} if axes is not None
-                    else {i for i, d in enumerate(shape) if d == 1})
-            shape = [d for i, d in enumerate(shape) if i not in drop]
-        self._reshape_to(node, tuple(shape))
+            moved = ({int(a) % len(shape) for a in axes} if axes is not None
+                     else {i for i, d in enumerate(shape) if d == 1})
+            shape = [d for i, d in enumerate(shape) if i not in moved]
+        # An axis inserted or removed at 0 moves or drops the batch axis.
+        self._reshape_to(node, tuple(shape), None if 0 in moved else x.per)
 
     def transpose(self, node: _Node) -> None:
         x = self.tensor(node, 0)
         perm = [int(p) for p in node.attrs.get("perm", range(len(x.shape) - 1, -1, -1))]
         self.emit("transpose", node.name, [self.view(node.inputs[0], False)], node.outputs[0],
                   {"perm": perm},
-                  _Tensor(tuple(x.shape[p] for p in perm), x.dtype, False, x.qparams))
+                  _Tensor(tuple(x.shape[p] for p in perm), x.dtype, False, x.qparams,
+                          x.per if perm[0] == 0 else None))
 
     def identity(self, node: _Node) -> None:
         x = self.tensor(node, 0)
-        self._reshape_to(node, x.shape)
+        self._reshape_to(node, x.shape, x.per)
 
 
 def _pads(node: _Node, in_hw, kernel, stride, dilation) -> tuple[int, int, int, int]:
@@ -650,9 +692,11 @@ def _input_spec(vi: onnx.ValueInfoProto) -> TensorSpec:
     if dtype is None:
         raise ModelFormatError(f"input {vi.name!r}: unsupported element type {tt.elem_type}")
     shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
-    if any(d is None for d in shape):
+    if any(d is None for d in shape[1:]):
         raise ModelFormatError(f"input {vi.name!r}: dynamic shape {shape} is not supported; "
-                               "give the model static input dimensions")
+                               "give the model static input dimensions after the batch")
+    if shape and shape[0] is None:
+        shape = (1,) + shape[1:]  # a dynamic batch is traced at 1 (frontends/batch.py)
     return TensorSpec(vi.name, shape, dtype, "NCHW" if len(shape) == 4 else None)
 
 
@@ -675,10 +719,9 @@ def load_qoperator_onnx(path: str | Path) -> IntegerModel:
 
 def _convert(model: onnx.ModelProto, path: str | Path) -> IntegerModel:
     graph = model.graph
-    conv = _Converter(graph)
-    inputs = [_input_spec(vi) for vi in graph.input if vi.name not in conv.init]
-    for spec in inputs:
-        conv.tensors[spec.name] = _Tensor(spec.shape, spec.dtype)
+    initializers = {t.name for t in graph.initializer}
+    inputs = [_input_spec(vi) for vi in graph.input if vi.name not in initializers]
+    conv = _Converter(graph, inputs)
     ops = Counter(n.op_type for n in graph.node)
     for i, proto in enumerate(graph.node):
         node = _Node(i, proto)
@@ -688,6 +731,7 @@ def _convert(model: onnx.ModelProto, path: str | Path) -> IntegerModel:
                 f"node {i} {node.name!r} ({proto.domain or 'ai.onnx'}:{node.op_type}) is not "
                 f"supported; supported: {', '.join(SUPPORTED_OPS)}"
             )
+        conv.where = f"node {i} {node.name!r} ({node.op_type})"
         handler(conv, node)
     outputs = []
     for vi in graph.output:
@@ -703,7 +747,7 @@ def _convert(model: onnx.ModelProto, path: str | Path) -> IntegerModel:
                          t.qparams)
         for name, t in conv.tensors.items()
     }
-    return IntegerModel(
+    integer = IntegerModel(
         name=Path(path).stem,
         inputs=inputs,
         outputs=outputs,
@@ -712,6 +756,8 @@ def _convert(model: onnx.ModelProto, path: str | Path) -> IntegerModel:
         metadata={"source": str(path), "format": "onnx-qoperator", "ops": dict(ops)},
         constants=conv.constants,
     )
+    conv.batch.finish(integer)
+    return integer
 
 
 def _to_onnx_layout(conv: _Converter, name: str) -> None:
@@ -724,6 +770,7 @@ def _to_onnx_layout(conv: _Converter, name: str) -> None:
         node.inputs = [inner if n == name else n for n in node.inputs]
         node.outputs = [inner if n == name else n for n in node.outputs]
     conv.tensors[inner] = t
+    conv.batch.factors[inner] = t.per
     conv.nodes.append(IntegerNode("transpose", f"{name}/transpose", [inner], [name],
                                   {"perm": list(_NHWC_TO_NCHW)}))
-    conv.tensors[name] = _Tensor(t.shape, t.dtype, False, t.qparams)
+    conv.tensors[name] = _Tensor(t.shape, t.dtype, False, t.qparams, t.per)

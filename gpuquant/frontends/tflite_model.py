@@ -24,6 +24,10 @@ FULLY_CONNECTED: multiplier ``float32(float32(s_x * s_w[c]) / s_y)`` applied in 
 rounded half to even; other operators stay as the reference kernels.
 
 The opcode of an operator is ``max(builtin_code, deprecated_builtin_code)``.
+
+The model is traced at the batch its inputs declare; where each operator provably keeps the batch
+as the leading axis (as TFLite's ResizeInputTensor would resize it), the model runs at any batch
+(frontends/batch.py), else only at the declared one.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from ..ops import (
 from ..ops.softmax import tflite_softmax_params
 from ..quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from ..quant.params import DTYPES, QuantParams, dtype_bounds
+from .batch import BatchTrace, broadcast_factor, reshape_target
 
 ROUNDINGS = ("reference", "xnnpack")
 
@@ -194,14 +199,25 @@ def _bounds(op: _Operator, out: _Tensor, code: int) -> tuple[int, int]:
 
 
 class _Converter:
-    def __init__(self, rounding: str):
+    def __init__(self, rounding: str, inputs: list[_Tensor]):
         self.rounding = rounding
         self.nodes: list[IntegerNode] = []
         self.constants: dict[str, np.ndarray] = {}
         self.specs: dict[str, TensorSpec] = {}
+        self.batch = BatchTrace([(t.name, t.shape) for t in inputs])
 
     def emit(self, op: str, name: str, inputs: list[str], outputs: list[str], params) -> None:
         self.nodes.append(IntegerNode(op, name, inputs, outputs, params))
+
+    def per(self, t: _Tensor) -> int | None:
+        """The factor with which ``t`` follows the batch (frontends/batch.py)."""
+        return self.batch.get(t.name)
+
+    def follow(self, op: _Operator, name: str, shape: tuple[int, ...],
+               per: int | None) -> None:
+        """Tensor ``name`` of ``op`` follows the batch with factor ``per`` (None: it does not)."""
+        inputs = [(t.name, t.shape) for t in op.inputs if t is not None]
+        self.batch.record(f"operator {op.index} ({op.opname})", inputs, name, shape, per)
 
     def use(self, t: _Tensor) -> str:
         """The name of ``t`` as a node input; a constant operand joins ``constants``."""
@@ -275,6 +291,7 @@ class _Converter:
             stride, dilation, padding, groups,
         )
         self.emit("conv2d", op.name, [self.use(x)], [y.name], params)
+        self.follow(op, y.name, y.shape, self.per(x))
 
     def fully_connected(self, op: _Operator) -> None:
         x, w = op.inputs[0], op.inputs[1]
@@ -295,13 +312,21 @@ class _Converter:
                             requant)
         flat, gemm_out = f"{op.name}/flat", f"{op.name}/gemm"
         rows = math.prod(x.shape) // k
+        # Each sample of x holds prod(x.shape[1:]) / k rows, unless k spans samples.
+        per, per_sample = self.per(x), math.prod(x.shape[1:])
+        rows_per = None if per is None or per_sample % k else per * per_sample // k
+        keep_dims = opts is not None and opts.KeepNumDims() and len(x.shape) >= 2
+        y_per = per if keep_dims else rows_per
         self.specs[flat] = TensorSpec(flat, (rows, k), x.dtype, None, x.qparams)
         self.specs[gemm_out] = TensorSpec(gemm_out, (rows, n), y.dtype, None, y.qparams)
         self.emit("reshape", f"{op.name}/reshape_in", [self.use(x)], [flat],
-                  {"shape": [-1, k]})
+                  {"shape": reshape_target((rows, k), per, rows_per)})
+        self.follow(op, flat, (rows, k), rows_per)
         self.emit("gemm", op.name, [flat], [gemm_out], params)
+        self.follow(op, gemm_out, (rows, n), rows_per)
         self.emit("reshape", f"{op.name}/reshape_out", [gemm_out], [y.name],
-                  {"shape": list(y.shape)})
+                  {"shape": reshape_target(y.shape, rows_per, y_per)})
+        self.follow(op, y.name, y.shape, y_per)
 
     # Pooling and reductions ---------------------------------------------------------------
 
@@ -320,6 +345,7 @@ class _Converter:
         lo, hi = _bounds(op, y, opts.FusedActivationFunction())
         params = PoolParams(op.name, kernel, stride, padding, x.dtype, lo, hi)
         self.emit(kind, op.name, [self.use(x)], [y.name], params)
+        self.follow(op, y.name, y.shape, self.per(x))
 
     def mean(self, op: _Operator) -> None:
         x, axes_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
@@ -343,6 +369,7 @@ class _Converter:
         keep = bool(opts.KeepDims()) if opts is not None else False
         params = MeanParams(op.name, (1, 2), keep, z_x, x.dtype, requant)
         self.emit("mean", op.name, [self.use(x)], [y.name], params)
+        self.follow(op, y.name, y.shape, self.per(x))
 
     # Element-wise ---------------------------------------------------------------------------
 
@@ -363,6 +390,8 @@ class _Converter:
         params = AddParams(op.name, z_a, z_b, m_a, e_a, m_b, e_b, negate, ADD_LEFT_SHIFT, requant)
         inputs = [self.use(a), self.use(b)]
         self.emit("add", op.name, inputs, [y.name], params)
+        self.follow(op, y.name, y.shape,
+                    broadcast_factor([(a.shape, self.per(a)), (b.shape, self.per(b))]))
 
     def mul(self, op: _Operator) -> None:
         a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
@@ -376,6 +405,8 @@ class _Converter:
         requant = make_requant(s_a * s_b / s_y, y.qparams, "gemmlowp", _bounds(op, y, act))
         inputs = [self.use(a), self.use(b)]
         self.emit("mul", op.name, inputs, [y.name], MulParams(op.name, z_a, z_b, requant))
+        self.follow(op, y.name, y.shape,
+                    broadcast_factor([(a.shape, self.per(a)), (b.shape, self.per(b))]))
 
     def table(self, op: _Operator, fn: Callable[[np.ndarray], np.ndarray]) -> None:
         x, y = op.inputs[0], op.outputs[0]
@@ -393,6 +424,7 @@ class _Converter:
         table = np.clip(rounded + z_y, lo, hi).astype(np_dtype)
         params = LookupParams(op.name, x.dtype, table)
         self.emit("lookup", op.name, [self.use(x)], [y.name], params)
+        self.follow(op, y.name, y.shape, self.per(x))
 
     def softmax(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
@@ -407,6 +439,8 @@ class _Converter:
         beta = opts.Beta() if opts is not None else 1.0
         params = tflite_softmax_params(op.name, s_x, beta, x.dtype, y.dtype)
         self.emit("softmax", op.name, [self.use(x)], [y.name], params)
+        # over the last axis: a 1-D input's is the batch axis
+        self.follow(op, y.name, y.shape, self.per(x) if len(x.shape) >= 2 else None)
 
     def quantize(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
@@ -414,6 +448,7 @@ class _Converter:
         if x.dtype == "float32":
             params = QuantizeParams(op.name, y.qparams, "half_away_from_zero")
             self.emit("quantize", op.name, [self.use(x)], [y.name], params)
+            self.follow(op, y.name, y.shape, self.per(x))
             return
         _eight_bit(op, x, "input")
         s_x, z_x = _per_tensor(op, x, "input")
@@ -426,18 +461,25 @@ class _Converter:
         table = np.clip(scaled.astype(np.int64) + z_y, lo, hi).astype(np_dtype)
         params = LookupParams(op.name, x.dtype, table)
         self.emit("lookup", op.name, [self.use(x)], [y.name], params)
+        self.follow(op, y.name, y.shape, self.per(x))
 
     def dequantize(self, op: _Operator) -> None:
         x, y = op.inputs[0], op.outputs[0]
         _eight_bit(op, x, "input")
         self.emit("dequantize", op.name, [self.use(x)], [y.name], x.qparams)
+        self.follow(op, y.name, y.shape, self.per(x))
 
     # Layout ------------------------------------------------------------------------------------
 
     def reshape(self, op: _Operator) -> None:
+        """A reshape that keeps the leading dimension keeps the batch (each sample's elements
+        stay in its own leading row); any other is traced at the declared batch only."""
         x, y = op.inputs[0], op.outputs[0]
+        keeps = bool(x.shape) and bool(y.shape) and x.shape[0] == y.shape[0]
+        per = self.per(x) if keeps else None
         self.emit("reshape", op.name, [self.use(x)], [y.name],
-                  {"shape": list(y.shape)})
+                  {"shape": reshape_target(y.shape, self.per(x), per)})
+        self.follow(op, y.name, y.shape, per)
 
     def concat(self, op: _Operator) -> None:
         y = op.outputs[0]
@@ -461,6 +503,9 @@ class _Converter:
         params = ConcatParams(op.name, opts.Axis() % len(y.shape), tuple(tables))
         inputs = [self.use(x) for x in op.inputs]
         self.emit("concat", op.name, inputs, [y.name], params)
+        pers = {self.per(x) for x in op.inputs}
+        self.follow(op, y.name, y.shape,
+                    pers.pop() if params.axis != 0 and len(pers) == 1 else None)
 
     def pad(self, op: _Operator) -> None:
         x, pads_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
@@ -475,6 +520,7 @@ class _Converter:
         pads = [[int(b), int(e)] for b, e in pads_t.data.reshape(-1, 2)]
         self.emit("pad", op.name, [self.use(x)], [y.name],
                   {"pads": pads, "value": value})
+        self.follow(op, y.name, y.shape, self.per(x) if pads and pads[0] == [0, 0] else None)
 
 
 def _rescale_table(s_x: float, z_x: int, s_y: float, z_y: int) -> np.ndarray:
@@ -545,7 +591,8 @@ def _convert(model: tflite.Model, path: str | Path, rounding: str) -> IntegerMod
         code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         opnames.append(_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
-    converter = _Converter(rounding)
+    inputs = [tensors[i] for i in graph.InputsAsNumpy()]
+    converter = _Converter(rounding, inputs)
     for i, opname in enumerate(opnames):
         op = _Operator(i, opname, graph.Operators(i), tensors)
         handler = _HANDLERS.get(opname)
@@ -557,11 +604,10 @@ def _convert(model: tflite.Model, path: str | Path, rounding: str) -> IntegerMod
     used = {name for node in converter.nodes for name in node.inputs + node.outputs}
     specs = {t.name: _spec(t) for t in tensors if t.name in used}
     specs.update(converter.specs)
-    inputs = [_spec(tensors[i]) for i in graph.InputsAsNumpy()]
     outputs = [_spec(tensors[i]) for i in graph.OutputsAsNumpy()]
-    return IntegerModel(
+    integer = IntegerModel(
         name=Path(path).stem,
-        inputs=inputs,
+        inputs=[_spec(t) for t in inputs],
         outputs=outputs,
         nodes=converter.nodes,
         tensors=specs,
@@ -574,3 +620,5 @@ def _convert(model: tflite.Model, path: str | Path, rounding: str) -> IntegerMod
         },
         constants=converter.constants,
     )
+    converter.batch.finish(integer)
+    return integer

@@ -66,7 +66,13 @@ class IntegerModel:
     8-bit constant operands of integer ops), by name.
 
     ``metadata`` holds plain JSON values: source file and format, converter settings,
-    ``float_nodes`` (names of nodes left in float and why), op counts.
+    ``float_nodes`` (names of nodes left in float and why), op counts, and ``fixed_batch``.
+
+    The leading dimension of every input is the batch. A model runs at any batch unless
+    ``metadata["fixed_batch"]`` is set: then it runs only at the leading dimensions its inputs
+    declare, and that string says why (the node that does not keep the batch as its output's
+    leading axis). Importers mark a batch-agnostic model by a None leading dimension on every
+    tensor that follows the batch (frontends/batch.py).
     """
 
     name: str

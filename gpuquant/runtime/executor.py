@@ -76,6 +76,21 @@ DISPATCH: dict[str, Callable[[Any, IntegerNode, list[Array]], list[Array]]] = {
 }
 
 
+def check_fixed_batch(model: IntegerModel, feeds: Mapping[str, Any]) -> None:
+    """A model with ``metadata["fixed_batch"]`` (integer/model.py) runs only at the leading
+    dimensions its inputs declare: ShapeError naming the input, both shapes and the reason."""
+    reason = model.metadata.get("fixed_batch")
+    if not reason:
+        return
+    for spec in model.inputs:
+        shape = tuple(getattr(feeds.get(spec.name), "shape", ()))
+        if spec.shape and shape and spec.shape[0] is not None and shape[0] != spec.shape[0]:
+            raise ShapeError(
+                f"input {spec.name!r} has shape {shape}, but model {model.name!r} runs only at "
+                f"its declared batch {spec.shape[0]} (input shape {tuple(spec.shape)}): {reason}"
+            )
+
+
 def _last_uses(model: IntegerModel) -> dict[str, int]:
     last: dict[str, int] = {}
     for i, node in enumerate(model.nodes):
@@ -94,8 +109,8 @@ def execute(
 
     ``feeds`` maps each model input name to an array in the model's input layout and dtype; the
     returned arrays are the backend's own. ``model.constants`` are loaded into the backend first.
-    Raises ShapeError for a missing input or a node whose kernel rejects its inputs (naming the
-    node and the input shapes), and ModelFormatError for a node whose op or inputs are unknown.
+    Raises ShapeError for a missing input, an input at another batch than a fixed-batch model
+    declares, or a node whose kernel rejects its inputs (naming the node and the input shapes), and ModelFormatError for a node whose op or inputs are unknown.
     """
     env: dict[str, Array] = {name: backend.asarray(c) for name, c in model.constants.items()}
     for spec in model.inputs:
@@ -103,6 +118,7 @@ def execute(
             raise ShapeError(f"missing input {spec.name!r}; model inputs: "
                              f"{[s.name for s in model.inputs]}")
         env[spec.name] = backend.asarray(feeds[spec.name])
+    check_fixed_batch(model, env)
     keep_names = {spec.name for spec in model.outputs}
     last = {} if keep else _last_uses(model)
     for i, node in enumerate(model.nodes):
