@@ -1,0 +1,229 @@
+"""QDQ import of constants read through DequantizeLinear: the integer model keeps the codes and
+the scale/zero point the model states (never ones re-chosen from the constant's range), and its
+outputs match onnxruntime running the same hand-built QDQ model."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from gpuquant.backends import get_backend
+from gpuquant.errors import QuantizationError
+from gpuquant.frontends.onnx_qdq import import_qdq
+from gpuquant.runtime.executor import execute
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the reference runtime")
+
+SX, ZX, SY, ZY = 0.02, 3, 0.03, -5
+
+
+def _qdq_model(op, x_shape, y_shape, codes, scale, zero_point, const_axis=None, bias=None,
+               **attrs):
+    """x -> Q/DQ -> op(x', DequantizeLinear(codes, scale, zero_point[, const_axis])[, bias])
+    -> Q/DQ; ``attrs`` are the op's.
+
+    ``bias``: (int32 codes, scales) read through a DequantizeLinear along axis 0."""
+    inits = [numpy_helper.from_array(np.asarray(v), name) for name, v in (
+        ("sx", np.float32(SX)), ("zx", np.int8(ZX)), ("sy", np.float32(SY)), ("zy", np.int8(ZY)),
+        ("cq", codes), ("cs", np.asarray(scale, np.float32)),
+        ("cz", np.asarray(zero_point, codes.dtype)))]
+    axis_attr = {} if const_axis is None else {"axis": const_axis}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"], name="qx"),
+             helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"], name="dqx"),
+             helper.make_node("DequantizeLinear", ["cq", "cs", "cz"], ["c"], name="dqc",
+                              **axis_attr)]
+    inputs = ["xd", "c"]
+    if bias is not None:
+        bq, bs = bias
+        inits += [numpy_helper.from_array(bq, "bq"),
+                  numpy_helper.from_array(np.asarray(bs, np.float32), "bs")]
+        nodes.append(helper.make_node("DequantizeLinear", ["bq", "bs"], ["b"], name="dqb",
+                                      axis=0))
+        inputs.append("b")
+    nodes += [helper.make_node(op, inputs, ["y"], name="op", **attrs),
+              helper.make_node("QuantizeLinear", ["y", "sy", "zy"], ["yq"], name="qy"),
+              helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["out"], name="dqy")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, y_shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _ort_codes(model, xs):
+    """onnxruntime's output codes ``yq`` (made a graph output of a copy of ``model``), with its
+    default optimizations (QLinear kernels where it fuses Q/DQ groups)."""
+    with_codes = onnx.ModelProto()
+    with_codes.CopyFrom(model)
+    with_codes.graph.output.append(
+        helper.make_tensor_value_info("yq", TensorProto.INT8, None))
+    session = ort.InferenceSession(with_codes.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(["yq"], {"x": x[None]})[0] for x in xs])
+
+
+def _our_codes(integer, xs):
+    """The integer model's 8-bit output ``y`` (the tensor ``out`` dequantizes), ONNX order."""
+    backend = get_backend("numpy")
+    spec = next(s for s in integer.tensors.values()
+                if s.float_name == "out" and s.qparams is not None)
+    out = []
+    for x in xs:
+        q = np.asarray(backend.to_numpy(execute(integer, {"x": x[None]}, backend,
+                                                keep=True)[spec.name]))
+        out.append(q.transpose(0, 3, 1, 2) if spec.layout == "NHWC" else q)
+    return np.concatenate(out).astype(np.int32)
+
+
+def _inputs(shape, seed=0):
+    return np.random.default_rng(seed).uniform(-3, 3, (8, *shape[1:])).astype(np.float32)
+
+
+def _constant(integer, name="c"):
+    """The 8-bit constant the integer model made of float tensor ``name``, in ONNX order."""
+    for key, value in integer.constants.items():
+        if integer.tensors[key].float_name == name and value.dtype != np.float32:
+            return value.transpose(0, 3, 1, 2) if key.endswith(":nhwc") else value
+    raise AssertionError(f"no 8-bit constant of {name!r}")
+
+
+RNG = np.random.default_rng(7)
+# stored codes whose range min/max parameters would not reproduce: they use few of the codes
+ELEMENTWISE = {
+    "Add": ([1, 3, 4, 4], [1, 3, 4, 4], RNG.integers(-40, 90, (1, 3, 1, 1)), 0.013, 7, {}),
+    "Mul": ([1, 3, 4, 4], [1, 3, 4, 4], RNG.integers(-60, 30, (1, 3, 4, 4)), 0.011, -3, {}),
+    "Concat": ([1, 3, 4, 4], [1, 5, 4, 4], RNG.integers(-128, 50, (1, 2, 4, 4)), 0.024, 2,
+               {"axis": 1}),
+}
+
+
+@pytest.mark.parametrize("stored", ["int8", "uint8"])
+@pytest.mark.parametrize("op", sorted(ELEMENTWISE))
+def test_constant_operand_keeps_stored_codes_and_matches_onnxruntime(op, stored):
+    x_shape, y_shape, codes, scale, zero_point, attrs = ELEMENTWISE[op]
+    shift = 128 if stored == "uint8" else 0
+    model = _qdq_model(op, x_shape, y_shape, (codes + shift).astype(stored), scale,
+                       zero_point + shift, **attrs)
+    integer = import_qdq(model)
+    assert integer.metadata["float_nodes"] == []
+    # int8 model: a uint8 constant's codes and zero point move by -128, its real values stay
+    np.testing.assert_array_equal(_constant(integer), codes)
+    xs = _inputs(x_shape)
+    theirs = _ort_codes(model, xs).astype(np.int32)
+    ours = _our_codes(integer, xs)
+    # onnxruntime (1.x CPU) runs these ops in float32 between DequantizeLinear and
+    # QuantizeLinear: one rounding of the real result. A concat input is one requantization of
+    # each code, (q - z) * s_in / s_out rounded half to even (in float64 here, float32 there):
+    # equal unless a value lies within float32 error of a .5 tie. The ratios here, 0.02/0.03
+    # and 0.024/0.03, put every value on a multiple of 1/3 or 1/5, at least 0.1 from a tie.
+    # Add and Mul requantize in fixed point (TFLite's kernels: the rescaled operands, then the
+    # sum or product, are each rounded), so a result next to a tie can round the other way:
+    # at most one step.
+    bound = 0 if op == "Concat" else 1
+    assert np.abs(ours - theirs).max() <= bound
+
+
+def test_uint8_activations_take_a_stored_int8_constant_with_the_same_reals():
+    x_shape, y_shape, codes, scale, zero_point, attrs = ELEMENTWISE["Concat"]
+    model = _qdq_model("Concat", x_shape, y_shape, codes.astype(np.int8), scale, zero_point,
+                       **attrs)
+    integer = import_qdq(model, activation_dtype="uint8")
+    np.testing.assert_array_equal(_constant(integer), codes + 128)
+    assert integer.tensors["c:q:nhwc"].qparams.zero_point[0] == zero_point + 128
+
+
+def _conv_model(weight_scale):
+    """Conv 3 -> 4 channels, 3x3, per-channel int8 weights at ``weight_scale``, int32 bias at
+    s_x * s_w (as onnxruntime's quantizer states it: the float32 product)."""
+    rng = np.random.default_rng(3)
+    w = rng.integers(-60, 61, (4, 3, 3, 3)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, 4).astype(np.int32)
+    bias_scale = np.float32(SX) * weight_scale
+    model = _qdq_model("Conv", [1, 3, 5, 5], [1, 4, 3, 3], w, weight_scale, np.zeros(4, np.int8),
+                       const_axis=0, bias=(bias, bias_scale))
+    return model, w, bias
+
+
+# max|w| / 127 per channel would be about half these: min/max would pick other codes
+CONV_SCALES = np.array([0.003, 0.01, 0.002, 0.02], np.float32)
+
+
+@pytest.mark.parametrize("rounding, bound", [("float32_half_even", 0), ("gemmlowp", 1)])
+def test_per_channel_weight_keeps_stated_scales_and_matches_qlinearconv(rounding, bound):
+    model, w, bias = _conv_model(CONV_SCALES)
+    integer = import_qdq(model, rounding=rounding)
+    conv = next(n for n in integer.nodes if n.op == "conv2d").params
+    np.testing.assert_array_equal(conv.weight, w.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(conv.bias, bias)
+    np.testing.assert_array_equal(conv.weight_zero_point, 0)
+    xs = _inputs([1, 3, 5, 5])
+    # onnxruntime fuses DQ -> Conv -> Q into QLinearConv: int32 accumulation, then one float32
+    # multiply and round half to even, which "float32_half_even" is; gemmlowp's two roundings
+    # (docs/quantization.md) can differ from it by one step.
+    assert np.abs(_our_codes(integer, xs) - _ort_codes(model, xs).astype(np.int32)).max() \
+        <= bound
+
+
+def _matmul_uint8():
+    """MatMul by uint8 weight codes (K, N) with zero point 131: onnxruntime's QUInt8 weights are
+    asymmetric; the kernels subtract one weight zero point per output column."""
+    w = np.random.default_rng(5).integers(0, 256, (6, 5)).astype(np.uint8)
+    return _qdq_model("MatMul", [1, 6], [1, 5], w, 0.004, 131), w.T, 131, None
+
+
+def _gemm_per_row():
+    """Gemm (transB) by int8 weight rows with their own scales and an int32 bias at
+    s_x * s_w."""
+    rng = np.random.default_rng(2)
+    w = rng.integers(-127, 128, (5, 6)).astype(np.int8)
+    scales = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
+    bias = rng.integers(-20000, 20000, 5).astype(np.int32)
+    model = _qdq_model("Gemm", [1, 6], [1, 5], w, scales, np.zeros(5, np.int8), const_axis=0,
+                       bias=(bias, np.float32(SX) * scales), transB=1)
+    return model, w, 0, bias
+
+
+@pytest.mark.parametrize("rounding, bound", [("float32_half_even", 0), ("gemmlowp", 1)])
+@pytest.mark.parametrize("make", [_matmul_uint8, _gemm_per_row])
+def test_fully_connected_weight_is_kept_and_matches_onnxruntime(make, rounding, bound):
+    model, weight, zero_point, bias = make()
+    integer = import_qdq(model, rounding=rounding)
+    gemm = next(n for n in integer.nodes if n.op == "gemm").params
+    np.testing.assert_array_equal(gemm.weight, weight)
+    np.testing.assert_array_equal(gemm.weight_zero_point, zero_point)
+    if bias is not None:
+        np.testing.assert_array_equal(gemm.bias, bias)
+    xs = _inputs([1, 6])
+    # fused by onnxruntime into QLinearMatMul / QGemm: as for QLinearConv above
+    theirs = _ort_codes(model, xs).astype(np.int32)
+    assert np.abs(_our_codes(integer, xs) - theirs).max() <= bound
+
+
+def test_per_axis_constant_of_an_add_is_refused_naming_node_and_tensor():
+    # an integer add takes one scale and zero point per operand: per-channel codes of a
+    # constant operand cannot be used as they are
+    codes = np.array([[[[5]], [[-7]], [[20]]]], np.int8)
+    model = _qdq_model("Add", [1, 3, 4, 4], [1, 3, 4, 4], codes, [0.01, 0.02, 0.03],
+                       [0, 0, 0], const_axis=1)
+    with pytest.raises(QuantizationError,
+                       match="node 'op' \\(Add\\): constant 'c': given parameters are int8 "
+                             "per axis 1"):
+        import_qdq(model)
+
+
+def test_bias_at_another_scale_than_input_times_weight_is_refused():
+    model, _, _ = _conv_model(CONV_SCALES)
+    bias_scale = next(t for t in model.graph.initializer if t.name == "bs")
+    bias_scale.CopyFrom(numpy_helper.from_array(np.float32(2 * SX) * CONV_SCALES, "bs"))
+    with pytest.raises(QuantizationError,
+                       match="node 'op' \\(Conv\\): layer 'op': given bias scale .* of output "
+                             "channel 0 is not input scale \\* weight scale"):
+        import_qdq(model)
+
+
+def test_weight_scales_along_the_reduction_axis_are_refused():
+    # MatMul weight (K, N) with one scale per row k: the kernels have one per output column
+    w = np.ones((6, 5), np.int8)
+    model = _qdq_model("MatMul", [1, 6], [1, 5], w, np.full(6, 0.01), np.zeros(6), const_axis=0)
+    with pytest.raises(QuantizationError,
+                       match="node 'op' \\(MatMul\\): weight 'c': .*output-channel axis 1"):
+        import_qdq(model)
