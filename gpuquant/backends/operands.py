@@ -1,6 +1,7 @@
-"""Host-side preparation of the constant kernel operands, in NumPy (uploaded once per params).
+"""Host-side preparation of the constant kernel operands, in NumPy, built once per params object
+(``ParamsCache``) by the CuPy backend and by the NumPy backend's native int8 core.
 
-The GEMM kernels work on int8 images of both operands: a uint8 value ``q`` becomes
+The CUDA GEMM kernels work on int8 images of both operands: a uint8 value ``q`` becomes
 ``q' = q - 128`` with zero point ``z' = z - 128``, so every ``q - z`` (hence every accumulator)
 is unchanged. With ``x' = x - 128`` and ``w'`` (docs: cuda_src/igemm.cuh)::
 
@@ -13,14 +14,32 @@ accumulator fits int32 (ops/accumulator.py), so the result is exact.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ...ops import Requant
-from ...quant.fixedpoint import multiplier_to_float32
+from ..ops import Requant
+from ..quant.fixedpoint import multiplier_to_float32
 
 ROUNDING_CODES = {"gemmlowp": 0, "single": 1, "float32_half_even": 2}
+
+
+class ParamsCache:
+    """Values derived from a params object, keyed by ``id(params)`` while the params live
+    (params are frozen, so a value never goes stale)."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, Any] = {}
+
+    def get(self, params: object, build: Callable[[], Any]) -> Any:
+        key = id(params)
+        if key not in self._items:
+            self._items[key] = build()
+            weakref.finalize(params, self._items.pop, key, None)
+        return self._items[key]
 
 
 def wrap_int32(v: np.ndarray) -> np.ndarray:

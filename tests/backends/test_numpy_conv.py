@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpuquant.backends.numpy import NumpyBackend
 from gpuquant.errors import ShapeError
 from gpuquant.ops import Conv2DParams, Requant, make_requant
 from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from gpuquant.quant.params import QuantParams
 from int_reference import codes, conv_acc, random_requant, requant
 
-nb = NumpyBackend()
 
 # (N, H, W, C_in), (C_out, KH, KW), stride, dilation, padding (t, b, l, r), groups
 GEOMETRIES = [
@@ -32,7 +30,7 @@ GEOMETRIES = [
     [("int8", -128, "int8", "zero"), ("uint8", 255, "int8", "zero"),
      ("uint8", 0, "uint8", "per_channel"), ("int8", 127, "uint8", "per_channel")],
 )
-def test_conv2d_matches_reference(rounding, geometry, x_dtype, zx, w_dtype, zw_kind):
+def test_conv2d_matches_reference(nb, rounding, geometry, x_dtype, zx, w_dtype, zw_kind):
     shape, (c_out, kh, kw), stride, dilation, padding, groups = geometry
     rng = np.random.default_rng([len(rounding), c_out, kh, kw, groups, zx + 128])
     x = codes(rng, shape, x_dtype)
@@ -52,7 +50,7 @@ def test_conv2d_matches_reference(rounding, geometry, x_dtype, zx, w_dtype, zw_k
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES[2:4], ids=["grouped", "depthwise"])
-def test_conv2d_without_requant_returns_int32(geometry):
+def test_conv2d_without_requant_returns_int32(nb, geometry):
     shape, (c_out, kh, kw), stride, dilation, padding, groups = geometry
     rng = np.random.default_rng(7)
     x, w = codes(rng, shape, "uint8"), codes(rng, (c_out, kh, kw, shape[3] // groups), "int8")
@@ -63,7 +61,7 @@ def test_conv2d_without_requant_returns_int32(geometry):
     np.testing.assert_array_equal(got, conv_acc(x, w, 17, zw, 0, stride, dilation, padding, groups))
 
 
-def test_n7_padding_holds_the_input_zero_point():
+def test_n7_padding_holds_the_input_zero_point(nb):
     x = np.full((1, 3, 3, 1), 10, dtype=np.uint8)  # scale 0.5, zero point 10: real 0
     w = np.ones((1, 3, 3, 1), dtype=np.int8)  # scale 1, zero point 0
     out = QuantParams(1.0, 0, "int8")
@@ -72,7 +70,7 @@ def test_n7_padding_holds_the_input_zero_point():
     np.testing.assert_array_equal(nb.conv2d(x, p), np.zeros((1, 3, 3, 1), np.int8))
 
 
-def test_n7_depthwise_padding_holds_the_input_zero_point():
+def test_n7_depthwise_padding_holds_the_input_zero_point(nb):
     x = np.full((1, 3, 3, 2), 10, dtype=np.uint8)
     w = np.ones((4, 3, 3, 1), dtype=np.int8)
     r = make_requant(0.5, QuantParams(1.0, 0, "int8"))
@@ -81,7 +79,7 @@ def test_n7_depthwise_padding_holds_the_input_zero_point():
     np.testing.assert_array_equal(nb.conv2d(x, p), np.zeros((1, 3, 3, 4), np.int8))
 
 
-def test_conv2d_large_reduction_crosses_float32_chunks():
+def test_conv2d_large_reduction_crosses_float32_chunks(nb):
     # K = 3*3*200 = 1800 > 514 (uint8 x int8 chunk) at extreme codes.
     rng = np.random.default_rng(11)
     x = np.full((1, 4, 4, 200), 255, dtype=np.uint8)
@@ -93,13 +91,13 @@ def test_conv2d_large_reduction_crosses_float32_chunks():
     np.testing.assert_array_equal(nb.conv2d(x, p), want)
 
 
-def test_conv2d_rejects_channel_mismatch():
+def test_conv2d_rejects_channel_mismatch(nb):
     p = Conv2DParams("conv", np.zeros((2, 3, 3, 4), np.int8), 0, 0, "int8", 0, None)
     with pytest.raises(ShapeError, match="'conv'.*4 channels"):
         nb.conv2d(np.zeros((1, 5, 5, 3), np.int8), p)
 
 
-def test_conv2d_in_im2col_blocks_equals_one_block(monkeypatch):
+def test_conv2d_in_im2col_blocks_equals_one_block(nb, monkeypatch):
     from gpuquant.backends.numpy import conv
 
     rng = np.random.default_rng(5)

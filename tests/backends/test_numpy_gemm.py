@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpuquant.backends.numpy import NumpyBackend
 from gpuquant.backends.numpy.gemm import exact_matmul, reduction_chunk
 from gpuquant.errors import OverflowRiskError, ShapeError
 from gpuquant.ops import GemmParams, MatMulParams, Requant
 from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from int_reference import codes, random_requant, requant
 
-nb = NumpyBackend()
 
 
 def gemm_reference(x, w, zx, zw, bias, r):
@@ -35,7 +33,7 @@ def gemm_reference(x, w, zx, zw, bias, r):
     ],
 )
 @pytest.mark.parametrize("m,n,k", [(1, 1, 1), (5, 7, 13), (3, 9, 30), (2, 3, 1031)])
-def test_gemm_matches_reference(rounding, x_dtype, w_dtype, zx, zw_kind, m, n, k):
+def test_gemm_matches_reference(nb, rounding, x_dtype, w_dtype, zx, zw_kind, m, n, k):
     rng = np.random.default_rng([m, n, k, zx + 128, len(rounding)])
     x = codes(rng, (m, k), x_dtype)
     w = codes(rng, (n, k), w_dtype)
@@ -54,7 +52,7 @@ def test_gemm_matches_reference(rounding, x_dtype, w_dtype, zx, zw_kind, m, n, k
     np.testing.assert_array_equal(got, gemm_reference(x, w, zx, zw, bias, r))
 
 
-def test_gemm_without_requant_returns_int32_accumulators():
+def test_gemm_without_requant_returns_int32_accumulators(nb):
     rng = np.random.default_rng(1)
     x, w = codes(rng, (4, 37), "uint8"), codes(rng, (6, 37), "int8")
     zw = rng.integers(-128, 128, 6)
@@ -64,7 +62,7 @@ def test_gemm_without_requant_returns_int32_accumulators():
     np.testing.assert_array_equal(got, gemm_reference(x, w, 200, zw, np.arange(6) - 3, None))
 
 
-def test_gemm_saturates_with_multiplier_above_one():
+def test_gemm_saturates_with_multiplier_above_one(nb):
     # M = 4 on accumulators of +-K*127*127: every output saturates to the clamp bounds.
     x = np.array([[127] * 8, [-128] * 8], dtype=np.int8)
     w = np.full((2, 8), 127, dtype=np.int8)
@@ -85,7 +83,7 @@ def test_gemm_saturates_with_multiplier_above_one():
     ],
 )
 @pytest.mark.parametrize("rounding", ROUNDING_MODES)
-def test_gemm_rounds_ties_as_its_mode_says(shift, acc, want, rounding):
+def test_gemm_rounds_ties_as_its_mode_says(nb, shift, acc, want, rounding):
     r = Requant(np.array([2**30]), np.array([shift]), rounding, 0, -128, 127, "int8")
     p = GemmParams("ties", np.ones((1, 1), np.int8), 0, 0, "int8", acc, r)
     assert nb.gemm(np.zeros((1, 1), np.int8), p)[0, 0] == want[rounding]
@@ -93,14 +91,14 @@ def test_gemm_rounds_ties_as_its_mode_says(shift, acc, want, rounding):
 
 @pytest.mark.parametrize("rounding", ROUNDING_MODES)
 @pytest.mark.parametrize("shift", [-3, -1, 0])
-def test_gemm_every_tie_matches_reference(rounding, shift):
+def test_gemm_every_tie_matches_reference(nb, rounding, shift):
     x = np.arange(-128, 128, dtype=np.int8)[:, None]
     r = Requant(np.array([2**30]), np.array([shift]), rounding, -3, -128, 127, "int8")
     p = GemmParams("ties", np.ones((1, 1), np.int8), 0, 0, "int8", 0, r)
     np.testing.assert_array_equal(nb.gemm(x, p), requant(x.astype(np.int64), r))
 
 
-def test_n6_uint8_int8_products_do_not_saturate_at_16_bits():
+def test_n6_uint8_int8_products_do_not_saturate_at_16_bits(nb):
     x = np.array([[255, 255]], dtype=np.uint8)
     w = np.array([[127, 127]], dtype=np.int8)
     got = nb.gemm(x, GemmParams("n6", w, 0, 0, "uint8", 0, None))
@@ -149,7 +147,7 @@ def test_exact_matmul_at_extremes_across_many_chunks(a_dtype, b_dtype):
     np.testing.assert_array_equal(exact_matmul(a, b), want)
 
 
-def test_gemm_rejects_wrong_dtype_and_width():
+def test_gemm_rejects_wrong_dtype_and_width(nb):
     p = GemmParams("fc", np.zeros((2, 3), np.int8), 0, 0, "int8", 0, None)
     with pytest.raises(ShapeError, match="'fc'.*uint8"):
         nb.gemm(np.zeros((1, 3), np.uint8), p)
@@ -166,7 +164,7 @@ def test_gemm_rejects_wrong_dtype_and_width():
         ((2, 1, 3, 17), (4, 17, 5), "int8", "uint8", 5, [0, 255, 7, 128, 1]),
     ],
 )
-def test_matmul_matches_reference(rounding, a_shape, b_shape, a_dtype, b_dtype, za, zb):
+def test_matmul_matches_reference(nb, rounding, a_shape, b_shape, a_dtype, b_dtype, za, zb):
     rng = np.random.default_rng(len(a_shape) * 10 + len(rounding))
     a, b = codes(rng, a_shape, a_dtype), codes(rng, b_shape, b_dtype)
     n = b_shape[-1]
@@ -176,7 +174,7 @@ def test_matmul_matches_reference(rounding, a_shape, b_shape, a_dtype, b_dtype, 
     np.testing.assert_array_equal(nb.matmul(a, b, p), requant(acc, r))
 
 
-def test_matmul_without_requant():
+def test_matmul_without_requant(nb):
     rng = np.random.default_rng(3)
     a, b = codes(rng, (4, 6), "uint8"), codes(rng, (6, 2), "int8")
     p = MatMulParams("mm", 6, 12, "uint8", np.array([-3]), "int8", None)

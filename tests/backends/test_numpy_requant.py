@@ -71,6 +71,7 @@ def test_requantize_clamps_adds_zero_point_and_casts(rounding, dtype):
 
 def test_requantize_in_row_blocks_on_threads_equals_one_block(monkeypatch):
     from gpuquant.backends.numpy import requant as epilogue
+    from gpuquant.backends.numpy import threads
 
     rng = np.random.default_rng(9)
     acc = rng.integers(-(2**24), 2**24, (3, 5, 7, 6))
@@ -78,8 +79,8 @@ def test_requantize_in_row_blocks_on_threads_equals_one_block(monkeypatch):
                 -128, 127, "int8")
     want = requant(acc, r)
     monkeypatch.setattr(epilogue, "PARALLEL_MIN_SIZE", 1)
-    for threads in (2, 3):
-        monkeypatch.setattr(epilogue, "THREADS", threads)
+    for count in (2, 3):
+        monkeypatch.setattr(threads, "THREADS", count)
         got = requantize(acc, r)
         assert got.shape == acc.shape and got.dtype == np.int8
         np.testing.assert_array_equal(got, want)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from host_module import HostModule
 
-from gpuquant.backends.cupy.operands import ROUNDING_CODES
+from gpuquant.backends.operands import ROUNDING_CODES
 from gpuquant.quant.fixedpoint import (
     INT32_MAX,
     INT32_MIN,

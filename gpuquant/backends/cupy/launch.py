@@ -6,15 +6,14 @@ its array module; the op families (ops_*.py) are mixins of it that ``CupyBackend
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ...errors import ShapeError
+from ..operands import ParamsCache, RequantOperands, requant_operands
 from .kernels import MMA_MIN_CC
-from .operands import RequantOperands, requant_operands
 
 THREADS = 128
 TILE = 64
@@ -32,20 +31,6 @@ def blocks(n: int, tile: int) -> int:
     return max(1, -(-n // tile))
 
 
-class Uploads:
-    """Device copies of per-params constants, keyed by ``id(params)`` while the params live."""
-
-    def __init__(self) -> None:
-        self._items: dict[int, Any] = {}
-
-    def get(self, params: object, build: Callable[[], Any]) -> Any:
-        key = id(params)
-        if key not in self._items:
-            self._items[key] = build()
-            weakref.finalize(params, self._items.pop, key, None)
-        return self._items[key]
-
-
 class Launcher:
     """Kernel provider, array module and upload cache, with the helpers every op uses."""
 
@@ -56,7 +41,7 @@ class Launcher:
             kernels = CudaKernels()
         self.k = kernels
         self.xp = kernels.xp
-        self._uploads = Uploads()
+        self._uploads = ParamsCache()
 
     def _input(self, layer: str, what: str, x: Any, dtypes: Sequence[str],
                ndim: int | None = None) -> Any:

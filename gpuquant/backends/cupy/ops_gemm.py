@@ -10,9 +10,9 @@ import numpy as np
 
 from ...errors import ShapeError
 from ...ops import Conv2DParams, GemmParams, MatMulParams
+from ..operands import gemm_operands, requant_operands, to_int8_image, zero_point_image
 from .kernels import conv_name, depthwise_name, gemm_name, matmul_name
 from .launch import THREADS, TILE, Launcher, blocks, i32, struct_arg
-from .operands import gemm_operands, requant_operands, to_int8_image, zero_point_image
 
 CONV_GEOMETRY = np.dtype([(f, "<i4") for f in (
     "H", "W", "C", "OH", "OW", "KH", "KW", "sh", "sw", "dh", "dw", "pad_top", "pad_left")])

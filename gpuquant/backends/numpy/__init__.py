@@ -1,7 +1,9 @@
 """The NumPy reference backend: every op of backends/base.py on the CPU, exact integers.
 
-Products of 8-bit codes run through float32 BLAS in chunks small enough to stay exact (gemm.py);
-everything else is vectorised NumPy over int32/int64. One module per op family.
+Products of 8-bit codes (fully connected, matmul, non-depthwise conv) run on the native int8 core
+where it is built and the CPU has AVX-512 VNNI (native.py), else through float32 BLAS in chunks
+small enough to stay exact (gemm.py); both give the same integers. Everything else is
+vectorised NumPy over int32/int64. One module per op family.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ...ops import (
     QuantizeParams,
 )
 from ...quant.params import QuantParams
-from . import conv, elementwise, gemm, lut, pool, quantize
+from . import conv, elementwise, gemm, lut, native, pool, quantize
 from . import shape as layout
 from .imported import ImportedOps
 
@@ -33,6 +35,12 @@ class NumpyBackend(ImportedOps):
     """Backend protocol (backends/base.py) on NumPy arrays."""
 
     name = "numpy"
+
+    def __init__(self, int8_core: str = "auto") -> None:
+        """``int8_core``: "vnni" (native AVX-512 VNNI core; an error where it cannot run),
+        "blas" (float32 BLAS) or "auto" (native where available)."""
+        self._native = native.use_native(int8_core)
+        self.int8_core = "vnni" if self._native else "blas"
 
     def asarray(self, x: Any) -> np.ndarray:
         """``x`` as a NumPy array; a CuPy array (anything with ``get`` and
@@ -45,13 +53,13 @@ class NumpyBackend(ImportedOps):
         return np.array(x, copy=True)
 
     def gemm(self, x: np.ndarray, p: GemmParams) -> np.ndarray:
-        return gemm.gemm(x, p)
+        return gemm.gemm(x, p, self._native)
 
     def matmul(self, a: np.ndarray, b: np.ndarray, p: MatMulParams) -> np.ndarray:
-        return gemm.matmul(a, b, p)
+        return gemm.matmul(a, b, p, self._native)
 
     def conv2d(self, x: np.ndarray, p: Conv2DParams) -> np.ndarray:
-        return conv.conv2d(x, p)
+        return conv.conv2d(x, p, self._native)
 
     def max_pool2d(self, x: np.ndarray, p: PoolParams) -> np.ndarray:
         return pool.max_pool2d(x, p)

@@ -2,16 +2,21 @@
 
 Padding holds the input zero point (real 0), so every output is a GEMM row over
 ``K = KH*KW*C_in/groups`` values and ops/gemm.py's folding applies:
-``acc = patch . w[o] - zw[o] * rowsum(patch) + folded_bias[o]`` (ops/conv.py).
+``acc = patch . w[o] - zw[o] * rowsum(patch) + folded_bias[o]`` (ops/conv.py). With
+``native=True`` the GEMMs run on the native int8 core (native.py), requantization fused.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ...ops import Conv2DParams
+from ..operands import requant_operands
 from .checks import check_input
 from .gemm import exact_matmul
+from .native import CACHE, NativeOperands, gemm_into, native_operands
 from .requant import requantize
 
 IM2COL_BUDGET = 1 << 24  # elements of one im2col block (16 MiB of 8-bit codes)
@@ -39,16 +44,54 @@ def _pad_spatial(x: np.ndarray, padding: tuple[int, int, int, int], value: int) 
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
-def conv2d(x: np.ndarray, p: Conv2DParams) -> np.ndarray:
+def conv2d(x: np.ndarray, p: Conv2DParams, native: bool = False) -> np.ndarray:
     """``y[n,h,w,o] = requant(sum (x - zx)(w[o] - zw[o]) + bias[o])`` on NHWC ``x``."""
     check_input(p.name, "input", x, p.input_dtype, 4)
-    n, oh, ow, c_out = p.output_shape(x.shape)
+    _, oh, ow, _ = p.output_shape(x.shape)
     xp = _pad_spatial(x, p.padding, p.input_zero_point)
+    if native and not p.is_depthwise:
+        return _grouped_native(xp, p, (oh, ow))
     if p.is_depthwise:
         acc = _depthwise_acc(xp, p, (oh, ow))
     else:
         acc = _grouped_acc(xp, p, (oh, ow))
     return requantize(acc, p.requant)
+
+
+def _group_operands(p: Conv2DParams) -> tuple[NativeOperands, ...]:
+    """Native operands of each group: its weights (C_out/groups, K), bias and requant slice."""
+    c_out = p.weight.shape[0]
+    cg_out = c_out // p.groups
+    requant = requant_operands(p.requant, c_out)
+    groups = []
+    for g in range(p.groups):
+        outs = slice(g * cg_out, (g + 1) * cg_out)
+        sliced = dataclasses.replace(
+            requant, multiplier=requant.multiplier[outs], shift=requant.shift[outs],
+            multiplier_f32=requant.multiplier_f32[outs])
+        groups.append(native_operands(
+            p.weight[outs].reshape(cg_out, -1), p.weight_zero_point[outs], p.folded_bias[outs],
+            p.input_dtype, sliced))
+    return tuple(groups)
+
+
+def _grouped_native(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
+    """Outputs (N, OH, OW, C_out) of each group's im2col rows on the native core."""
+    groups = CACHE.get(p, lambda: _group_operands(p))
+    n = xp.shape[0]
+    c_out = p.weight.shape[0]
+    cg_in, cg_out = p.weight.shape[3], c_out // p.groups
+    k = p.kernel[0] * p.kernel[1] * cg_in
+    view = windows(xp, p.kernel, p.stride, p.dilation, out_hw)
+    pixels = out_hw[0] * out_hw[1]
+    batch = max(1, IM2COL_BUDGET // max(pixels * k, 1))
+    out = np.empty((n * pixels, c_out), dtype=groups[0].requant.out_dtype)
+    for g, ops in enumerate(groups):
+        for n0 in range(0, n, batch):
+            cols = view[n0:n0 + batch, ..., g * cg_in:(g + 1) * cg_in].reshape(-1, k)
+            gemm_into(cols, ops, out[n0 * pixels:(n0 + batch) * pixels,
+                                     g * cg_out:(g + 1) * cg_out])
+    return out.reshape(n, out_hw[0], out_hw[1], c_out)
 
 
 def _grouped_acc(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:

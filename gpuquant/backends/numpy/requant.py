@@ -3,28 +3,19 @@
 ``y = clamp(zero_point + multiply_by_quantized_multiplier(acc, multiplier, shift, rounding),
 qmin, qmax)`` cast to ``dtype``; the per-channel multiplier and shift broadcast along the last
 axis (the output channel of NHWC and of (M, N) products). Large outputs are split into row
-blocks requantized on one thread per CPU (NumPy releases the GIL inside its loops).
+blocks requantized on the backend's threads (threads.py).
 """
 
 from __future__ import annotations
-
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ...ops import Requant
 from ...quant.fixedpoint import multiply_by_quantized_multiplier
 from ...quant.params import DTYPES
+from .threads import for_row_blocks
 
-THREADS = os.cpu_count() or 1
 PARALLEL_MIN_SIZE = 1 << 17  # below this many outputs, thread hand-off costs more than it saves
-
-
-@functools.lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(THREADS, thread_name_prefix="gpuquant-requant")
 
 
 def _epilogue(acc: np.ndarray, requant: Requant) -> np.ndarray:
@@ -43,14 +34,13 @@ def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
     acc = np.asarray(acc)
     if requant is None:
         return acc.astype(np.int32)
-    if THREADS == 1 or acc.ndim == 0 or acc.size < PARALLEL_MIN_SIZE:
+    if acc.ndim == 0:
         return _epilogue(acc, requant)
     rows = acc.reshape(-1, acc.shape[-1])
     out = np.empty(rows.shape, dtype=DTYPES[requant.dtype][0])
-    edges = np.linspace(0, rows.shape[0], THREADS + 1).astype(int)
 
-    def block(i: int) -> None:
-        out[edges[i]:edges[i + 1]] = _epilogue(rows[edges[i]:edges[i + 1]], requant)
+    def block(start: int, stop: int) -> None:
+        out[start:stop] = _epilogue(rows[start:stop], requant)
 
-    list(_pool().map(block, range(THREADS)))
+    for_row_blocks(rows.shape[0], block, acc.size >= PARALLEL_MIN_SIZE)
     return out.reshape(acc.shape)
