@@ -167,3 +167,18 @@ def test_bad_dequantize_parameters_name_the_node(scale, axis, match):
     # the wrong count used to reach dequantize's broadcast: a raw NumPy ValueError
     with pytest.raises(ModelFormatError, match=f"node 'wdq': .*{match}"):
         strip_qdq(_weight_dq(scale, axis))
+
+
+def test_batch_of_five_rows_equal_batch_one(ort_qdq):
+    """The case model declares batch 1; the converter keeps the batch dynamic, so five
+    stacked inputs give, row by row, the batch-1 run of that row."""
+    path, xs = ort_qdq
+    integer = import_qdq(path)
+    backend = get_backend("numpy")
+    name = integer.outputs[0].name
+    got = np.asarray(backend.to_numpy(execute(integer, {"x": np.concatenate(xs[:5])},
+                                              backend)[name]))
+    assert got.shape == (5, 10) and "fixed_batch" not in integer.metadata
+    for i in range(5):
+        one = np.asarray(backend.to_numpy(execute(integer, {"x": xs[i]}, backend)[name]))
+        np.testing.assert_array_equal(got[i:i + 1], one)

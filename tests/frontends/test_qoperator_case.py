@@ -93,3 +93,42 @@ def test_bad_file_is_a_format_error(tmp_path, content):
         load_qoperator_onnx(path)
     with pytest.raises(ModelFormatError):
         load_qoperator_onnx(tmp_path / "missing.onnx")
+
+
+def test_batch_of_five_rows_equal_batch_one_and_onnxruntime(model, io):
+    """The model declares batch 1; five stacked inputs give, row by row, the batch-1 run of
+    that row and onnxruntime's integers (output and every 8-bit intermediate)."""
+    backend = NumpyBackend()
+    x = np.concatenate([io["x"][i] for i in range(5)])
+    env = execute(model, {"x": x}, backend, keep=True)
+    prefix = "optall_intermediates/"
+    names = [k[len(prefix):] for k in io.files if k.startswith(prefix)]
+    for i in range(5):
+        one = execute(model, {"x": io["x"][i]}, backend)["y"]
+        np.testing.assert_array_equal(np.asarray(env["y"])[i:i + 1], np.asarray(one))
+        np.testing.assert_array_equal(np.asarray(env["y"])[i:i + 1], io["optall/y"][i])
+        for name in names:
+            got = as_onnx_layout(model, name, env[name])[i:i + 1]
+            np.testing.assert_array_equal(got, io[prefix + name][i], err_msg=name)
+    assert np.asarray(env["y"]).shape == (5, 10)
+
+
+def test_dynamic_batch_file_runs_like_onnxruntime_at_batch_five(io, tmp_path):
+    """The same file with a symbolic leading dimension "N" (as exporters write it): imported
+    at batch 1, run at batch 5 next to onnxruntime on the same file."""
+    import onnx
+    import onnxruntime as ort
+
+    proto = onnx.load(str(MODEL))
+    for vi in list(proto.graph.input) + list(proto.graph.output):
+        vi.type.tensor_type.shape.dim[0].dim_param = "N"
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(proto, str(path))
+    x = np.concatenate([io["x"][i] for i in range(3, 8)])
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["y"], {"x": x})[0]
+    dynamic = load_qoperator_onnx(path)
+    assert dynamic.inputs[0].shape == (None, 3, 16, 16)
+    got = execute(dynamic, {"x": x}, NumpyBackend())["y"]
+    np.testing.assert_array_equal(np.asarray(got), expected)
+    np.testing.assert_array_equal(expected, io["optall/y"][3:8].reshape(5, 10))

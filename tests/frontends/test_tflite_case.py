@@ -76,3 +76,29 @@ def test_bad_files(tmp_path):
         load_tflite(tmp_path / "missing.tflite")
     with pytest.raises(ValueError, match="rounding"):
         load_tflite(MODEL, rounding="nearest")
+
+
+@pytest.mark.parametrize("rounding, key", [("reference", "output_int8_builtin_ref"),
+                                           ("xnnpack", "output_int8_auto_xnnpack")])
+def test_batch_of_five_rows_equal_batch_one_and_the_interpreter(io, ref, rounding, key):
+    """The model declares batch 1 (TFLite: ResizeInputTensor to 5): five stacked inputs give,
+    row by row, the batch-1 run of that row and the interpreter's tensors for that input."""
+    model = load_tflite(MODEL, rounding=rounding)
+    name, out = model.inputs[0].name, model.outputs[0].name
+    backend = NumpyBackend()
+    x = np.concatenate([io["input_int8"][i] for i in range(5)])
+    env = execute(model, {name: x}, backend, keep=True)
+    names = model.metadata["tensor_names"]
+    for i in range(5):
+        one = execute(model, {name: io["input_int8"][i]}, backend)[out]
+        np.testing.assert_array_equal(np.asarray(env[out])[i:i + 1], np.asarray(one))
+        np.testing.assert_array_equal(np.asarray(env[out])[i:i + 1], io[key][i])
+        if rounding == "reference":
+            compared = 0
+            for k in ref.files:
+                if names[int(k[1:4])] in env:
+                    np.testing.assert_array_equal(np.asarray(env[names[int(k[1:4])]])[i:i + 1],
+                                                  ref[k][i], err_msg=k)
+                    compared += 1
+            assert compared == 7
+    assert np.asarray(env[out]).shape == (5, 10)

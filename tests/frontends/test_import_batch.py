@@ -1,0 +1,269 @@
+"""Imported int8 models declared at batch 1 run at any batch where every op provably keeps the
+batch as the leading axis (frontends/batch.py): rows equal the batch-1 run of each row, and
+onnxruntime's output on the same file with a dynamic leading dimension. Models with an op that
+moves, drops or mixes the batch axis run at batch 1 only and say which node is at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from qoperator_helpers import MS, build, const, helper, scalar
+from tflite_builder import Op, T, write
+
+from gpuquant.backends.numpy import NumpyBackend
+from gpuquant.errors import ShapeError
+from gpuquant.frontends.batch import broadcast_factor, reshape_target
+from gpuquant.frontends.onnx_qoperator import load_qoperator_onnx
+from gpuquant.frontends.tflite_model import load_tflite
+from gpuquant.integer.file import save
+from gpuquant.runtime import InferenceSession, execute
+
+RNG = np.random.default_rng(20261203)
+BATCH = 4
+
+
+def codes(shape, dtype=np.int8) -> np.ndarray:
+    lo = -128 if dtype == np.int8 else 0
+    return RNG.integers(lo, lo + 256, shape).astype(dtype)
+
+
+def qparams(*names: str, dtype=np.int8) -> list[onnx.TensorProto]:
+    """Scale and zero point initializers ``<name>s``, ``<name>z`` for each name."""
+    out = []
+    for n in names:
+        out += [scalar(f"{n}s", float(np.float32(RNG.uniform(0.01, 0.1))), np.float32),
+                scalar(f"{n}z", int(RNG.integers(-10, 10)), dtype)]
+    return out
+
+
+def stacked(rows: int, one: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``rows`` random samples shaped like the batch-1 feeds ``one``."""
+    return {k: codes((rows,) + v.shape[1:], v.dtype) for k, v in one.items()}
+
+
+def dynamic_copy(path: Path) -> Path:
+    """The same model with leading input/output dimensions "N", as exporters write them."""
+    proto = onnx.load(str(path))
+    for vi in proto.graph.input:
+        vi.type.tensor_type.shape.dim[0].dim_param = "N"
+    out = path.with_name(path.stem + "_dynamic.onnx")
+    onnx.save(proto, str(out))
+    return out
+
+
+def onnxruntime_y(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["y"], feeds)[0]
+
+
+def gpuquant_y(model, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(execute(model, feeds, NumpyBackend())["y"])
+
+
+def matmul_const_b():
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
+                            ["y"])
+    init = qparams("a", "y") + [const("b", codes((8, 5))), scalar("bs", 0.01, np.float32),
+                                scalar("bz", 0, np.int8)]
+    return node, {"a": codes((1, 3, 8))}, init
+
+
+def matmul_two_activations():
+    node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
+                            ["y"])
+    return node, {"a": codes((1, 2, 6)), "b": codes((1, 6, 3))}, qparams("a", "b", "y")
+
+
+def add_constant():
+    node = helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"],
+                            domain=MS)
+    return node, {"a": codes((1, 4, 3, 3))}, qparams("a", "b", "y") + [
+        const("b", codes((1, 4, 1, 1)))]
+
+
+def concat_axis1():
+    node = helper.make_node("QLinearConcat", ["ys", "yz", "a", "as", "az", "b", "bs", "bz"],
+                            ["y"], domain=MS, axis=1)
+    return node, {"a": codes((1, 2, 4)), "b": codes((1, 3, 4))}, qparams("y", "a", "b")
+
+
+def softmax(shape, axis, opset):
+    def make():
+        node = helper.make_node("QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"],
+                                domain=MS, axis=axis, opset=opset)
+        init = qparams("x") + [scalar("ys", 1.0 / 256, np.float32), scalar("yz", -128, np.int8)]
+        return node, {"x": codes(shape)}, init
+    return make
+
+
+def shape_op(op, x_shape, attrs=None, **init):
+    def make():
+        inputs = ["x"] + list(init)
+        node = helper.make_node(op, inputs, ["y"], name="shape_op", **(attrs or {}))
+        return node, {"x": codes(x_shape)}, [const(k, np.array(v, np.int64))
+                                             for k, v in init.items()]
+    return make
+
+
+KEEP = {
+    "matmul_3d_by_constant": matmul_const_b,  # rows 3 x batch: targets [-1, 8], [-1, 3, 5]
+    "matmul_two_activations": matmul_two_activations,
+    "add_constant_broadcast": add_constant,
+    "concat_axis_1": concat_axis1,
+    "softmax_opset12_rows": softmax((1, 2, 3, 4), 2, 12),
+    "softmax_opset13_transposed": softmax((1, 3, 5), 1, 13),
+    "reshape_copying_dim_0": shape_op("Reshape", (1, 2, 6), shape=[0, 3, 4]),
+    "flatten": shape_op("Flatten", (1, 2, 3, 4)),
+    "unsqueeze_axis_1": shape_op("Unsqueeze", (1, 3, 4), axes=[1]),
+    "transpose_keeping_axis_0": shape_op("Transpose", (1, 3, 4), {"perm": [0, 2, 1]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KEEP))
+def test_qoperator_op_keeping_the_batch_runs_at_any_batch(tmp_path, case):
+    node, one, init = KEEP[case]()
+    path = build(tmp_path, node, one, init, np.int8)
+    model = load_qoperator_onnx(path)
+    assert "fixed_batch" not in model.metadata
+    assert all(s.shape[0] is None for s in model.inputs + model.outputs)
+    np.testing.assert_array_equal(gpuquant_y(model, one), onnxruntime_y(path, one))
+    feeds = stacked(BATCH, one)
+    got = gpuquant_y(model, feeds)
+    np.testing.assert_array_equal(got, onnxruntime_y(dynamic_copy(path), feeds))
+    for i in range(BATCH):
+        row = {k: v[i:i + 1] for k, v in feeds.items()}
+        np.testing.assert_array_equal(got[i:i + 1], gpuquant_y(model, row))
+
+
+def test_reshape_to_a_literal_batch_1_target_follows_the_batch(tmp_path):
+    """Reshape to [1, 12] keeps the leading dimension: at batch N each row is reshaped alone
+    (onnxruntime itself would refuse batch N with this target)."""
+    node, one, init = shape_op("Reshape", (1, 3, 4), shape=[1, 12])()
+    model = load_qoperator_onnx(build(tmp_path, node, one, init, np.int8))
+    reshape = next(n for n in model.nodes if n.op == "reshape")
+    assert reshape.params["shape"] == [0, 12]
+    feeds = stacked(BATCH, one)
+    np.testing.assert_array_equal(gpuquant_y(model, feeds), feeds["x"].reshape(BATCH, 12))
+
+
+FIXED = {
+    "transpose_moving_axis_0": (shape_op("Transpose", (1, 3, 4), {"perm": [1, 0, 2]}),
+                                "Transpose"),
+    "squeeze_axis_0": (shape_op("Squeeze", (1, 3, 4), axes=[0]), "Squeeze"),
+    "unsqueeze_axis_0": (shape_op("Unsqueeze", (1, 3, 4), axes=[0]), "Unsqueeze"),
+    "reshape_changing_dim_0": (shape_op("Reshape", (1, 3, 4), shape=[3, 4]), "Reshape"),
+    "flatten_axis_0": (shape_op("Flatten", (1, 3, 4), {"axis": 0}), "Flatten"),
+    "softmax_over_axis_0": (softmax((1, 5), 0, 12), "QLinearSoftmax"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIXED))
+def test_qoperator_op_moving_the_batch_runs_at_batch_1_only(tmp_path, case):
+    make, op_type = FIXED[case]
+    node, one, init = make()
+    path = build(tmp_path, node, one, init, np.int8)
+    model = load_qoperator_onnx(path)
+    assert f"({op_type}) does not keep the batch" in model.metadata["fixed_batch"]
+    assert model.inputs[0].shape[0] == 1
+    np.testing.assert_array_equal(gpuquant_y(model, one), onnxruntime_y(path, one))
+    name = next(iter(one))
+    feeds = stacked(3, one)
+    with pytest.raises(ShapeError, match=rf"input '{name}' has shape \(3, .*declared batch 1"
+                                         rf".*node 0 '[^']*' \({op_type}\)"):
+        gpuquant_y(model, feeds)
+
+
+def test_fixed_batch_survives_the_model_file_and_the_session_says_so(tmp_path):
+    node, one, init = shape_op("Transpose", (1, 3, 4), {"perm": [1, 0, 2]})()
+    model = load_qoperator_onnx(build(tmp_path, node, one, init, np.int8))
+    save(model, tmp_path / "fixed.gq")
+    session = InferenceSession(tmp_path / "fixed.gq", backend="numpy")
+    assert session.get_inputs()[0].shape == [1, 3, 4]
+    np.testing.assert_array_equal(session.run(None, one)[0], one["x"].transpose(1, 0, 2))
+    with pytest.raises(ShapeError, match=r"'x' has shape \(2, 3, 4\).*'shape_op' \(Transpose\)"):
+        session.run(None, stacked(2, one))
+
+    node, one, init = shape_op("Flatten", (1, 2, 3, 4))()
+    save(load_qoperator_onnx(build(tmp_path, node, one, init, np.int8)), tmp_path / "any.gq")
+    session = InferenceSession(tmp_path / "any.gq", backend="numpy")
+    assert session.get_inputs()[0].shape == [None, 2, 3, 4]
+    feeds = stacked(BATCH, one)
+    np.testing.assert_array_equal(session.run(None, feeds)[0], feeds["x"].reshape(BATCH, 24))
+
+
+def q8(name, shape, data=None):
+    return T(name, shape, "int8", data, [0.05], [3])
+
+
+def _fully_connected_3d(tmp_path) -> Path:
+    """FULLY_CONNECTED with keep_num_dims on a (1, 3, 8) input: 3 GEMM rows per sample."""
+    w = codes((5, 8))
+    tensors = [q8("x", (1, 3, 8)), T("w", (5, 8), "int8", w, [0.01], [0]), q8("y", (1, 3, 5))]
+    op = Op("FULLY_CONNECTED", [0, 1], [2], "FullyConnectedOptions",
+            {"FusedActivationFunction": 0, "KeepNumDims": True})
+    return write(tmp_path / "fc.tflite", tensors, [op], [0], [2])
+
+
+def test_tflite_fully_connected_with_rows_per_sample_runs_at_any_batch(tmp_path):
+    model = load_tflite(_fully_connected_3d(tmp_path))
+    assert "fixed_batch" not in model.metadata
+    targets = [n.params["shape"] for n in model.nodes if n.op == "reshape"]
+    assert targets == [[-1, 8], [-1, 3, 5]]
+    x = codes((BATCH, 3, 8))
+    got = np.asarray(execute(model, {"x": x}, NumpyBackend())["y"])
+    assert got.shape == (BATCH, 3, 5)
+    for i in range(BATCH):
+        one = execute(model, {"x": x[i:i + 1]}, NumpyBackend())["y"]
+        np.testing.assert_array_equal(got[i:i + 1], np.asarray(one))
+
+
+@pytest.mark.parametrize("case", ["reshape", "concatenation_axis_0", "pad_axis_0"])
+def test_tflite_operator_moving_the_batch_runs_at_batch_1_only(tmp_path, case):
+    if case == "reshape":
+        tensors = [q8("x", (1, 3, 4)), T("shape", (2,), "int32", np.array([3, 4], np.int32)),
+                   q8("y", (3, 4))]
+        op = Op("RESHAPE", [0, 1], [2])
+    elif case == "concatenation_axis_0":
+        tensors = [q8("x", (1, 3, 4)), q8("y", (2, 3, 4))]
+        op = Op("CONCATENATION", [0, 0], [1], "ConcatenationOptions",
+                {"Axis": 0, "FusedActivationFunction": 0})
+    else:
+        pads = np.array([[1, 0], [0, 0], [0, 0]], np.int32)
+        tensors = [q8("x", (1, 3, 4)), T("pads", (3, 2), "int32", pads), q8("y", (2, 3, 4))]
+        op = Op("PAD", [0, 1], [2])
+    model = load_tflite(write(tmp_path / f"{case}.tflite", tensors, [op], [0], [len(tensors) - 1]))
+    assert model.inputs[0].shape == (1, 3, 4)
+    x = codes((1, 3, 4))
+    execute(model, {"x": x}, NumpyBackend())
+    with pytest.raises(ShapeError, match=rf"'x' has shape \(3, 3, 4\).*operator 0 \({op.name}\) "
+                                         r"does not keep the batch"):
+        execute(model, {"x": codes((3, 3, 4))}, NumpyBackend())
+
+
+@pytest.mark.parametrize("out_shape, p, q, target", [
+    ((4, 3, 5), 1, 1, [0, 3, 5]),      # ONNX Reshape: 0 copies the input's leading dimension
+    ((12, 5), 1, 3, [-1, 5]),          # 3 rows per sample: leading dimension 3N inferred
+    ((4, 3, 5), 3, 1, [-1, 3, 5]),
+    ((4, 0), 1, 2, [4, 0]),            # -1 cannot be inferred next to a 0 dimension
+    ((4, 3), None, 1, [4, 3]),
+    ((4, 3), 1, None, [4, 3]),
+])
+def test_reshape_target(out_shape, p, q, target):
+    assert reshape_target(out_shape, p, q) == target
+
+
+@pytest.mark.parametrize("operands, factor", [
+    ([((1, 4, 3, 3), 1), ((1, 4, 1, 1), None)], 1),
+    ([((1, 4, 3, 3), 1), ((4, 1, 1), None)], 1),
+    ([((1, 4, 3, 3), 1), ((1, 4, 3, 3), 1)], 1),
+    ([((1, 4), 1), ((3, 4), None)], None),      # a constant batch of 3 against the input's
+    ([((1, 4, 3), 1), ((4, 3), 1)], None),      # a 2-D input's batch axis meets axis 1
+    ([((2, 4), 2), ((2, 4), 1)], None),
+    ([((1, 4), None), ((1, 4), None)], None),
+])
+def test_broadcast_factor(operands, factor):
+    assert broadcast_factor(operands) == factor
