@@ -82,9 +82,12 @@ def convert(
     Activations: asymmetric ``activation_dtype`` (int8 or uint8). Biases: int32 at scale
     ``s_in * s_w``. Requantization: ``rounding`` ("gemmlowp", "single", "float32_half_even").
     ``given_qparams`` (a QDQ model's parameters, by tensor name) are used exactly as given:
-    activations' (per tensor, ``activation_dtype``) instead of their ranges, weight
-    initializers' (int8, zero point 0, per output channel or per tensor) instead of the
-    symmetric ones chosen here.
+    activations' (per tensor, ``activation_dtype``) instead of their ranges; weight
+    initializers' (int8 or uint8, any zero points, per output channel or per tensor) instead of
+    the symmetric ones chosen here; biases' (int32, zero point 0, scale ``s_in * s_w``) for
+    their codes; other constants' (per tensor, moved to ``activation_dtype`` with the same real
+    values) instead of their own min/max. Parameters the kernels cannot take as they are raise
+    QuantizationError naming the node and tensor.
     ``input_means`` (per-channel means of float tensors, calibrate_with_means): each Conv, Gemm
     and MatMul-by-constant layer whose input has one gets its bias corrected for the mean
     effect of weight rounding (docs/quantization.md, eq. 13; convert/weights.py).

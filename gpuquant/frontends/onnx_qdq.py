@@ -7,7 +7,8 @@ and whose weights are 8-bit initializers read through ``DequantizeLinear``. Impo
    ``QuantizeLinear`` of a float initializer is folded first, as ONNX defines it: round half to
    even, saturate) becomes the float initializer ``float32(q - zero_point) * scale`` and
    keeps its parameters under that initializer's name (the converter quantizes it back to
-   the stored codes with them, or says why it cannot);
+   the stored codes with them, or says why it cannot), as does the output of a layout op
+   (Reshape, Transpose, ...) of it, which the float frontend folds into a constant;
 2. every activation pair ``t -> QuantizeLinear -> DequantizeLinear -> t'`` is removed, readers
    of ``t'`` read ``t``, and ``t`` keeps the pair's scale and zero point (a pair that ends in a
    graph output renames ``t`` to the output's name);
@@ -40,6 +41,7 @@ NUM_BITS_KEY = "gpuquant.num_bits"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 ONNX_8BIT = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8"}
 CONSTANT_DTYPES = {**ONNX_8BIT, np.dtype(np.int32): "int32"}
+LAYOUT_OPS = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
@@ -172,8 +174,30 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
         if key not in qparams:
             raise ModelFormatError(f"{NUM_BITS_KEY} names {name!r}, which is not quantized")
         qparams[key] = _narrow(qparams[key], bits)
+    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams)
     del g.value_info[:]
     return proto, qparams
+
+
+def _follow_layout_ops(nodes: list[onnx.NodeProto], constants: set[str],
+                       qparams: dict[str, QuantParams]) -> None:
+    """Give the output of a layout op of a constant with parameters (which the float frontend
+    folds into a new constant) the same parameters: the op moves values, so codes stay codes.
+    Per-axis parameters follow a Transpose's ``perm``; through the others they stay behind."""
+    for n in nodes:
+        src = n.input[0] if n.input else ""
+        if (n.op_type not in LAYOUT_OPS or src not in qparams or src not in constants
+                or not all(i in constants for i in n.input[1:] if i)):
+            continue
+        qp = qparams[src]
+        perm = next((list(a.ints) for a in n.attribute if a.name == "perm"), None)
+        if qp.axis is not None and n.op_type != "Identity":
+            if n.op_type != "Transpose" or perm is None:
+                continue
+            qp = QuantParams(qp.scale, qp.zero_point, qp.dtype, perm.index(qp.axis % len(perm)),
+                             qp.narrow_range, qp.num_bits)
+        qparams[n.output[0]] = qp
+        constants.add(n.output[0])
 
 
 def _num_bits(proto: onnx.ModelProto) -> dict[str, int]:

@@ -198,6 +198,46 @@ def test_fully_connected_weight_is_kept_and_matches_onnxruntime(make, rounding, 
     assert np.abs(_our_codes(integer, xs) - theirs).max() <= bound
 
 
+def _through(model, op, out, node_name, attrs=None, extra=()):
+    """``model`` with ``op`` (name ``node_name``) between the constant's DequantizeLinear and
+    the op that reads it; ``extra``: initializers of its further inputs."""
+    model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in extra)
+    reader = next(n for n in model.graph.node if n.name == "op")
+    reader.input[1] = out
+    index = list(model.graph.node).index(reader)
+    model.graph.node.insert(index, helper.make_node(
+        op, ["c", *(k for k, _ in extra)], [out], name=node_name, **(attrs or {})))
+    return model
+
+
+def test_a_layout_op_between_dequantize_and_reader_keeps_the_codes():
+    # the float frontend folds Unsqueeze(DequantizeLinear(codes)) into a new constant: it
+    # takes the constant's parameters, not ones chosen from its min/max
+    codes = np.array([[[5]], [[-7]], [[20]]], np.int8)
+    model = _through(_qdq_model("Add", [1, 3, 4, 4], [1, 3, 4, 4], codes, 0.013, 7),
+                     "Unsqueeze", "c2", "unsqueeze", extra=[("axes", np.array([0]))])
+    integer = import_qdq(model)
+    np.testing.assert_array_equal(_constant(integer, "c2"), codes[None])
+    xs = _inputs([1, 3, 4, 4])
+    assert np.abs(_our_codes(integer, xs) - _ort_codes(model, xs).astype(np.int32)).max() <= 1
+
+
+def test_per_axis_weight_follows_a_transpose():
+    # weight codes (N, K) with one scale per row, transposed to the (K, N) MatMul operand: the
+    # scales now lie along axis 1, the output columns
+    w = np.random.default_rng(9).integers(-127, 128, (5, 6)).astype(np.int8)
+    scales = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
+    model = _through(_qdq_model("MatMul", [1, 6], [1, 5], w, scales, np.zeros(5, np.int8),
+                                const_axis=0),
+                     "Transpose", "wt", "transpose", {"perm": [1, 0]})
+    integer = import_qdq(model, rounding="float32_half_even")
+    gemm = next(n for n in integer.nodes if n.op == "gemm").params
+    np.testing.assert_array_equal(gemm.weight, w)
+    xs = _inputs([1, 6])
+    # onnxruntime runs DequantizeLinear -> Transpose -> MatMul in float32: at most one step
+    assert np.abs(_our_codes(integer, xs) - _ort_codes(model, xs).astype(np.int32)).max() <= 1
+
+
 def test_per_axis_constant_of_an_add_is_refused_naming_node_and_tensor():
     # an integer add takes one scale and zero point per operand: per-channel codes of a
     # constant operand cannot be used as they are
