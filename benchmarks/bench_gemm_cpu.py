@@ -2,11 +2,13 @@
 
 For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measured in this run:
 
-- ``numpy backend``: ``NumpyBackend().gemm`` with a per-channel requantization (gemmlowp
-  rounding) to int8, and the same kernel returning int32 accumulators (``requant=None``);
+- ``numpy backend``: ``NumpyBackend(core).gemm`` with a per-channel requantization (gemmlowp
+  rounding) to int8, and the same kernel returning int32 accumulators (``requant=None``), on
+  each int8 core: ``vnni`` (the native AVX-512 VNNI core, where built and supported) and
+  ``blas`` (exact float32 BLAS);
 - ``naive int64``: ``x.astype(int64) @ w.T.astype(int64)``;
 - ``float32 BLAS``: one float32 matmul of the same shape on operands converted beforehand, the
-  ceiling of the backend's method (which adds conversions, chunk sums and the epilogue);
+  ceiling of the blas core (which adds conversions, chunk sums and the epilogue);
 - ``onnxruntime``: a one-node ``MatMulInteger`` (uint8 x int8 -> int32) model built in memory,
   when onnxruntime imports.
 
@@ -28,8 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gpuquant.backends.numpy import NumpyBackend
-from gpuquant.backends.numpy import requant as epilogue
+from gpuquant.backends.numpy import NumpyBackend, native, threads
 from gpuquant.ops import GemmParams, Requant
 
 SIZES = (256, 1024, 2048)
@@ -85,7 +86,9 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
         multiplier=rng.integers(2**30, 2**31, n), shift=np.full(n, -12), rounding="gemmlowp",
         zero_point=-3, qmin=-128, qmax=127, dtype="int8",
     )
-    backend = NumpyBackend()
+    cores = {"blas": NumpyBackend("blas")}
+    if native.status()[0]:
+        cores = {"vnni": NumpyBackend("vnni"), **cores}
     with_requant = GemmParams("fc", w, 0, zx, "uint8", 0, requant)
     accumulators = GemmParams("fc", w, 0, zx, "uint8", 0, None)
     wt = np.ascontiguousarray(w.T)
@@ -94,14 +97,19 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
     # Raw products sum x*w: the backend's accumulators are those minus zx * colsum(w).
     reference = x.astype(np.int64) @ w.T.astype(np.int64)
     shifted = reference - zx * w.sum(axis=1, dtype=np.int64)
-    assert np.array_equal(backend.gemm(x, accumulators), shifted), "numpy backend differs"
+    for core, backend in cores.items():
+        assert np.array_equal(backend.gemm(x, accumulators), shifted), f"{core} core differs"
+        assert np.array_equal(backend.gemm(x, with_requant), cores["blas"].gemm(x, with_requant))
     if ort_run is not None:
         assert np.array_equal(ort_run(x, wt), reference), "onnxruntime differs"
 
     xf, wf = x.astype(np.float32), w.T.astype(np.float32)
-    fns = {
-        "numpy backend, requant to int8": lambda: backend.gemm(x, with_requant),
-        "numpy backend, int32 out": lambda: backend.gemm(x, accumulators),
+    fns = {}
+    for core, backend in cores.items():
+        fns[f"numpy backend ({core}), requant to int8"] = (
+            lambda b=backend: b.gemm(x, with_requant))
+        fns[f"numpy backend ({core}), int32 out"] = lambda b=backend: b.gemm(x, accumulators)
+    fns |= {
         "naive int64 matmul": lambda: x.astype(np.int64) @ w.T.astype(np.int64),
         "float32 BLAS (ceiling)": lambda: xf @ wf,
     }
@@ -111,7 +119,7 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
 
 
 def main() -> None:
-    epilogue.THREADS = THREADS
+    threads.THREADS = THREADS
     rng = np.random.default_rng(0)
     load_before = os.getloadavg()[0]
     results = {n: measure(n, rng) for n in SIZES}
@@ -133,6 +141,7 @@ def main() -> None:
         print(f"{name:<{width}} | " + " | ".join(cells))
     if peer not in names:
         print("onnxruntime not importable: no peer column")
+    print(f"native int8 core: {native.status()[1]}")
     print(f"{THREADS} thread(s) per method; {os.cpu_count()} CPUs, 1-minute load average "
           f"{load_before:.1f} before, "
           f"{load_after:.1f} after (other processes share the cores)")

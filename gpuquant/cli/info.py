@@ -1,4 +1,5 @@
-"""``gpuquant info``: version, the backend ``auto`` selects and why, the device, packages."""
+"""``gpuquant info``: version, the backend ``auto`` selects and why, the device, the NumPy
+backend's int8 core, packages."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def _package_version(names: Sequence[str]) -> str:
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..backends import cupy_status, resolve_backend
+    from ..backends.numpy import native
     from ..compare.tables import format_table
 
     try:
@@ -44,14 +46,19 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except GpuquantError as exc:
         backend, reason = "none", str(exc)
     has_device, device = cupy_status()
+    has_native, core_reason = native.status()
+    core = "vnni" if has_native else "blas"
     packages = {name: _package_version(dists) for name, dists in PACKAGES.items()}
     rows = [("gpuquant", __version__), ("backend", backend), ("backend choice", reason),
-            ("CUDA device", device)]
+            ("CUDA device", device),
+            ("CPU int8 core", f"{core} ({core_reason})" if has_native
+             else f"{core} (float32 BLAS; {core_reason})")]
     rows += [(name, version) for name, version in packages.items()]
     say(format_table(["item", "value"], rows))
     write_json(args.json, {
         "version": __version__, "backend": backend, "backend_reason": reason,
         "device": device if has_device else None, "device_status": device,
+        "cpu_int8_core": core, "cpu_int8_core_reason": core_reason,
         "packages": packages,
     })
     return 0
