@@ -80,6 +80,11 @@ class BatchTrace:
     def get(self, name: str) -> int | None:
         return self.factors.get(name)
 
+    def lose(self, why: str) -> None:
+        """The batch is lost for the reason ``why`` (kept if an earlier loss is recorded)."""
+        if self.lost is None:
+            self.lost = why
+
     def record(self, where: str, inputs: Sequence[tuple[str, Shape]], output: str,
                shape: Shape, factor: int | None) -> None:
         """``output`` (of ``shape``, made by ``where`` from ``inputs``) follows with ``factor``;
@@ -87,11 +92,10 @@ class BatchTrace:
         reads a following input records the loss."""
         if factor is not None and (not shape or shape[0] != factor * self.batch):
             factor = None
-        if factor is None and self.lost is None and any(
-                self.get(name) is not None for name, _ in inputs):
-            self.lost = (f"{where} does not keep the batch as the leading axis of its output "
-                         f"(input shapes {[tuple(s) for _, s in inputs]} -> output shape "
-                         f"{tuple(shape)})")
+        if factor is None and any(self.get(name) is not None for name, _ in inputs):
+            self.lose(f"{where} does not keep the batch as the leading axis of its output "
+                      f"(input shapes {[tuple(s) for _, s in inputs]} -> output shape "
+                      f"{tuple(shape)})")
         self.factors[output] = factor
 
     def finish(self, model: IntegerModel) -> None:

@@ -369,6 +369,12 @@ class _Converter:
         shape = np.broadcast_shapes(a.shape, b.shape)
         qp = QuantParams(np.array([sc], f32), np.array([zc]), a.dtype)
         per = broadcast_factor([(a.shape, a.per), (b.shape, b.per)])
+        if kind == "add" and per is not None and len({
+                _broadcast_mode(_at_batch(a, n), _at_batch(b, n)) == "a_scalar" for n in (1, 2)
+        }) > 1:
+            self.batch.lose(f"{self.where}: onnxruntime picks its QLinearAdd kernel, and so "
+                            f"its rounding, by the batch (input shapes {a.shape}, {b.shape})")
+            per = None
         self.emit("pair_lookup", node.name, inputs, node.outputs[0], params,
                   _Tensor(shape, a.dtype, nhwc, qp, per))
 
@@ -614,6 +620,11 @@ def _pads(node: _Node, in_hw, kernel, stride, dilation) -> tuple[int, int, int, 
         raise node.fail(f"auto_pad {auto!r} is not supported")
     p = [int(v) for v in node.attrs.get("pads", [0, 0, 0, 0])] if auto == "NOTSET" else [0] * 4
     return (p[0], p[2], p[1], p[3])
+
+
+def _at_batch(t: _Tensor, n: int) -> tuple[int, ...]:
+    """The shape of ``t`` when the inputs hold ``n`` samples."""
+    return t.shape if t.per is None else (t.per * n,) + t.shape[1:]
 
 
 def _broadcast_mode(a: tuple[int, ...], b: tuple[int, ...]) -> str:

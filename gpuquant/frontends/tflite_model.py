@@ -35,14 +35,19 @@ from __future__ import annotations
 import math
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import tflite
 
-from ..errors import GpuquantError, ModelFormatError, QuantizationError, UnsupportedOpError
+from ..errors import (
+    GpuquantError,
+    ModelFormatError,
+    QuantizationError,
+    UnsupportedOpError,
+)
 from ..integer.model import IntegerModel, IntegerNode, TensorSpec
 from ..ops import (
     ADD_LEFT_SHIFT,

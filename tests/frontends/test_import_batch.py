@@ -177,6 +177,22 @@ def test_qoperator_op_moving_the_batch_runs_at_batch_1_only(tmp_path, case):
         gpuquant_y(model, feeds)
 
 
+def test_qlinear_add_whose_onnxruntime_kernel_depends_on_the_batch_runs_at_batch_1_only(
+        tmp_path):
+    """A constant first operand of one value plus a one-value sample: at batch 1 onnxruntime
+    takes its general kernel, at batch N its scalar-a kernel (the operands swap roles)."""
+    node = helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"],
+                            domain=MS, name="add")
+    init = qparams("a", "b", "y") + [const("a", codes((1,)))]
+    one = {"b": codes((1,))}
+    path = build(tmp_path, node, one, init, np.int8)
+    model = load_qoperator_onnx(path)
+    np.testing.assert_array_equal(gpuquant_y(model, one), onnxruntime_y(path, one))
+    with pytest.raises(ShapeError, match=r"'b' has shape \(3,\).*'add' \(QLinearAdd\): "
+                                         "onnxruntime picks its QLinearAdd kernel"):
+        gpuquant_y(model, stacked(3, one))
+
+
 def test_fixed_batch_survives_the_model_file_and_the_session_says_so(tmp_path):
     node, one, init = shape_op("Transpose", (1, 3, 4), {"perm": [1, 0, 2]})()
     model = load_qoperator_onnx(build(tmp_path, node, one, init, np.int8))
