@@ -90,7 +90,8 @@ class BatchTrace:
         """``output`` (of ``shape``, made by ``where`` from ``inputs``) follows with ``factor``;
         a factor that disagrees with the shape counts as None, and a None output of an op that
         reads a following input records the loss."""
-        if factor is not None and (not shape or shape[0] != factor * self.batch):
+        if factor is not None and (self.batch is None or not shape
+                                   or shape[0] != factor * self.batch):
             factor = None
         if factor is None and any(self.get(name) is not None for name, _ in inputs):
             self.lose(f"{where} does not keep the batch as the leading axis of its output "
