@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check for a session on a machine with a CUDA device and no network: install this checkout
-# over the packages already there (CuPy, NVRTC, pytest, optionally torch), with the CuPy backend
-# forced, then run the whole test suite and the int8 GEMM benchmark.
+# over the packages already there (CuPy, NVRTC, pytest, optionally torch) plus the wheels that
+# scripts/gpu_wheels.sh put in .whl/ (carried along), with the CuPy backend forced, then run the
+# whole test suite (pytest -n $JOBS, default 8) and the int8 GEMM benchmark.
 #
 #   scripts/gpu_check.sh [OUT_DIR]      (default OUT_DIR: ./gpu_check_out)
 #
@@ -12,7 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-gpu_check_out}"
 PYTHON="${PYTHON:-python3}"
+JOBS="${JOBS:-8}"
 mkdir -p "$OUT_DIR"
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/gpuquant-site .whl/*.whl
+    export PYTHONPATH="/tmp/gpuquant-site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
 if ! "$PYTHON" -m pip install --no-deps --no-build-isolation -e . >"$OUT_DIR/pip.txt" 2>&1; then
@@ -29,7 +37,7 @@ PY
 
 export GPUQUANT_BACKEND=cupy
 status=0
-"$PYTHON" -m pytest -q -ra --junitxml="$OUT_DIR/junit.xml" tests 2>&1 | tee "$OUT_DIR/pytest.txt" ||
+"$PYTHON" -m pytest -q -ra -n "$JOBS" --junitxml="$OUT_DIR/junit.xml" tests 2>&1 | tee "$OUT_DIR/pytest.txt" ||
     status=1
 "$PYTHON" benchmarks/bench_gemm_gpu.py --json "$OUT_DIR/bench_gemm_gpu.json" 2>&1 |
     tee "$OUT_DIR/bench_gemm_gpu.txt" || status=1
