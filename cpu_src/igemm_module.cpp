@@ -5,13 +5,18 @@
 //   gemm(x, flip_x, packed, zw, folded, multiplier, shift, multiplier_f32,
 //        zero_point, qmin, qmax, rounding, out) -> None
 //
-// x is an (M, K) 1-byte buffer and out an (M, N) buffer of int32 (accumulators) or of 1-byte
-// codes (requantized); both may have any row stride but must be contiguous along a row. zw,
-// folded, multiplier and shift are N int32 values and multiplier_f32 N float32 values. Every
-// size is checked against the buffers before any pointer is read; the GIL is released while
-// the product runs.
+// x is an (M, K) buffer of int8 or uint8 and out an (M, N) buffer of int32 (accumulators) or of
+// int8 / uint8 codes (requantized, zero_point and qmin <= qmax within the codes' range); both may
+// have any row stride (out's rows may not overlap) but must be contiguous along a row. w is an
+// (N, K) int8 or uint8 buffer of any strides. zw, folded, multiplier and shift are N int32
+// values and multiplier_f32 N float32 values, contiguous, in native byte order. Every type, size
+// and stride is checked against the buffers before any pointer is read (a ValueError, or a
+// TypeError for an object that is no buffer of the kind); the GIL is released while the product
+// runs.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <cstring>
 
 #include "igemm_vnni.h"
 
@@ -33,26 +38,49 @@ struct Buffer {
   }
 };
 
-// A 2-D buffer of `itemsize`-byte items, contiguous along its rows.
-bool matrix(Buffer& b, PyObject* obj, int writable, Py_ssize_t itemsize, const char* what) {
+// The struct code of a buffer's items in native byte order and size ("i", "@i", "=i", or "<i" on
+// this little-endian target), or 0 for any other format.
+char item_code(const Py_buffer& v) {
+  const char* f = v.format == nullptr ? "B" : v.format;
+  if (*f == '@' || *f == '=' || *f == '<') ++f;
+  return f[0] != 0 && f[1] == 0 ? f[0] : 0;
+}
+
+// Whether the items are `itemsize` bytes of one of the struct codes `codes`.
+bool has_items(const Py_buffer& v, Py_ssize_t itemsize, const char* codes) {
+  const char code = item_code(v);
+  return v.itemsize == itemsize && code != 0 && std::strchr(codes, code) != nullptr;
+}
+
+// A 2-D buffer of `itemsize`-byte items of a struct code in `codes`, contiguous along its rows,
+// with a row stride of whole items; `rows_apart`: rows that do not overlap (for writing).
+bool matrix(Buffer& b, PyObject* obj, bool writable, Py_ssize_t itemsize, const char* codes,
+            bool rows_apart, const char* what) {
   if (!b.get(obj, PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0), what)) {
     return false;
   }
-  if (b.view.ndim != 2 || b.view.itemsize != itemsize || b.view.strides[1] != itemsize ||
-      b.view.strides[0] < 0 || b.view.shape[0] > INT_MAX || b.view.shape[1] > INT_MAX) {
+  const Py_buffer& v = b.view;
+  if (v.ndim != 2 || !has_items(v, itemsize, codes) || v.strides[1] != itemsize ||
+      v.strides[0] % itemsize != 0 || v.shape[0] > INT_MAX || v.shape[1] > INT_MAX ||
+      (rows_apart && v.shape[0] > 1 && v.strides[0] < v.shape[1] * itemsize &&
+       -v.strides[0] < v.shape[1] * itemsize)) {
     PyErr_Format(PyExc_ValueError,
-                 "%s: expected a 2-D buffer of %zd-byte items, contiguous along rows", what,
-                 itemsize);
+                 "%s: expected a 2-D buffer of %zd-byte items (struct code in '%s'), contiguous "
+                 "along rows%s", what, itemsize, codes, rows_apart ? ", rows apart" : "");
     return false;
   }
   return true;
 }
 
-bool vector(Buffer& b, PyObject* obj, Py_ssize_t n, Py_ssize_t itemsize, const char* what) {
-  if (!b.get(obj, PyBUF_C_CONTIGUOUS, what)) return false;
-  if (b.view.len != n * itemsize) {
-    PyErr_Format(PyExc_ValueError, "%s: expected %zd values of %zd bytes, got %zd bytes", what, n,
-                 itemsize, b.view.len);
+// n contiguous `itemsize`-byte items of a struct code in `codes`.
+bool vector(Buffer& b, PyObject* obj, Py_ssize_t n, Py_ssize_t itemsize, const char* codes,
+            const char* what) {
+  if (!b.get(obj, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT, what)) return false;
+  if (!has_items(b.view, itemsize, codes) || b.view.len != n * itemsize) {
+    PyErr_Format(PyExc_ValueError,
+                 "%s: expected %zd values of %zd bytes (struct code in '%s'), got %zd bytes of "
+                 "'%s'", what, n, itemsize, codes, b.view.len,
+                 b.view.format == nullptr ? "B" : b.view.format);
     return false;
   }
   return true;
@@ -65,10 +93,10 @@ PyObject* pack(PyObject*, PyObject* args) {
   int flip;
   if (!PyArg_ParseTuple(args, "Op", &w_obj, &flip)) return nullptr;
   Buffer w;
-  if (!w.get(w_obj, PyBUF_STRIDES, "weights")) return nullptr;
-  if (w.view.ndim != 2 || w.view.itemsize != 1 || w.view.strides[0] < 0 ||
-      w.view.strides[1] < 0 || w.view.shape[0] > INT_MAX || w.view.shape[1] > INT_MAX) {
-    PyErr_SetString(PyExc_ValueError, "weights: expected a 2-D buffer of bytes");
+  if (!w.get(w_obj, PyBUF_STRIDES | PyBUF_FORMAT, "weights")) return nullptr;
+  if (w.view.ndim != 2 || !has_items(w.view, 1, "bB") || w.view.shape[0] > INT_MAX ||
+      w.view.shape[1] > INT_MAX) {
+    PyErr_SetString(PyExc_ValueError, "weights: expected a 2-D buffer of int8 or uint8");
     return nullptr;
   }
   const int n = (int)w.view.shape[0], k = (int)w.view.shape[1];
@@ -88,11 +116,10 @@ PyObject* gemm(PyObject*, PyObject* args) {
     return nullptr;
   }
   Buffer x, out, packed, zw, folded, mult, shift, multf;
-  if (!matrix(x, x_obj, 0, 1, "x")) return nullptr;
-  if (!out.get(out_obj, PyBUF_STRIDES | PyBUF_WRITABLE, "out")) return nullptr;
+  if (!matrix(x, x_obj, false, 1, "bB", false, "x")) return nullptr;
+  if (!out.get(out_obj, PyBUF_STRIDES | PyBUF_WRITABLE | PyBUF_FORMAT, "out")) return nullptr;
   const Py_ssize_t out_item = out.view.itemsize;
-  if ((out_item != 1 && out_item != 4) || !matrix(out, out_obj, 1, out_item, "out")) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "out: expected int32 or 1-byte items");
+  if (!matrix(out, out_obj, true, out_item, out_item == 4 ? "il" : "bB", true, "out")) {
     return nullptr;
   }
   const Py_ssize_t m = x.view.shape[0], k = x.view.shape[1], n = out.view.shape[1];
@@ -106,13 +133,23 @@ PyObject* gemm(PyObject*, PyObject* args) {
                  packed.view.len, n, k);
     return nullptr;
   }
-  if (!vector(zw, zw_obj, n, 4, "zw") || !vector(folded, folded_obj, n, 4, "folded") ||
-      !vector(mult, mult_obj, n, 4, "multiplier") || !vector(shift, shift_obj, n, 4, "shift") ||
-      !vector(multf, multf_obj, n, 4, "multiplier_f32")) {
+  if (!vector(zw, zw_obj, n, 4, "il", "zw") || !vector(folded, folded_obj, n, 4, "il", "folded") ||
+      !vector(mult, mult_obj, n, 4, "il", "multiplier") ||
+      !vector(shift, shift_obj, n, 4, "il", "shift") ||
+      !vector(multf, multf_obj, n, 4, "f", "multiplier_f32")) {
     return nullptr;
   }
   if (rounding < GQ_ROUND_GEMMLOWP || rounding > GQ_ROUND_F32) {
     PyErr_Format(PyExc_ValueError, "unknown rounding code %d", rounding);
+    return nullptr;
+  }
+  const bool out_int32 = out_item == 4;
+  const int lo = item_code(out.view) == 'b' ? -128 : 0, hi = lo + 255;
+  if (!out_int32 && !(lo <= qmin && qmin <= qmax && qmax <= hi && lo <= zero_point &&
+                      zero_point <= hi)) {
+    PyErr_Format(PyExc_ValueError,
+                 "zero point %d and clamp bounds [%d, %d] must lie in [%d, %d] (qmin <= qmax)",
+                 zero_point, qmin, qmax, lo, hi);
     return nullptr;
   }
   if (!gq_cpu_supported()) {
@@ -135,7 +172,7 @@ PyObject* gemm(PyObject*, PyObject* args) {
   g.has_zw = has_zw;
   g.rq = GqRequant{(const int*)mult.view.buf, (const int*)shift.view.buf,
                    (const float*)multf.view.buf, zero_point, qmin, qmax, rounding};
-  g.out_int32 = out_item == 4;
+  g.out_int32 = out_int32;
   g.y = out.view.buf;
   g.ldy = (long)(out.view.strides[0] / out_item);
   Py_BEGIN_ALLOW_THREADS

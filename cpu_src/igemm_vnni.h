@@ -16,6 +16,10 @@
 // one zmm load per 16 columns. A 6 x 64 register tile (24 zmm accumulators) walks K: per group,
 // 4 panel loads, 6 broadcasts of 4 bytes of x' and 24 VPDPBUSD. Rows come in chunks of
 // GQ_CPU_MC so that a chunk of x' stays in L2 while every panel passes over it.
+//
+// Sizes are below 2^31; offsets and row indices are computed in 64 bits (row strides may be
+// negative or zero). Nothing here allocates, so nothing throws while the caller runs without
+// the GIL.
 #pragma once
 
 #include <immintrin.h>
@@ -23,7 +27,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #ifndef __host__
 #define __host__
@@ -38,7 +41,7 @@
 #define GQ_CPU_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 struct GqCpuGemm {
-  const uint8_t* x;        // M rows of K bytes, row stride ldx
+  const uint8_t* x;        // M rows of K bytes, row stride ldx bytes
   long ldx;
   int m;
   int k;
@@ -54,20 +57,20 @@ struct GqCpuGemm {
   long ldy;
 };
 
+// Bytes of the panels of N columns: ceil(N / 64) panels of ceil(K / 4) groups of 256 bytes.
 inline long gq_cpu_packed_size(int n, int k) {
-  return (long)((n + GQ_CPU_NR - 1) / GQ_CPU_NR) * ((k + 3) / 4) * 4 * GQ_CPU_NR;
+  return ((long)n + GQ_CPU_NR - 1) / GQ_CPU_NR * (((long)k + 3) / 4) * 4 * GQ_CPU_NR;
 }
 
 // Panels of w'[i, j] = w[i * stride_n + j * stride_k] ^ flip for i < n, j < k, zero elsewhere.
 inline void gq_cpu_pack(const int8_t* w, long stride_n, long stride_k, int n, int k,
                         uint8_t flip, int8_t* out) {
-  const int groups = (k + 3) / 4;
+  const long groups = ((long)k + 3) / 4;
   std::memset(out, 0, (size_t)gq_cpu_packed_size(n, k));
-  for (int i = 0; i < n; ++i) {
-    int8_t* column = out + (size_t)(i / GQ_CPU_NR) * groups * 4 * GQ_CPU_NR + (i % GQ_CPU_NR) * 4;
-    for (int j = 0; j < k; ++j) {
-      column[(size_t)(j / 4) * 4 * GQ_CPU_NR + (j % 4)] =
-          (int8_t)((uint8_t)w[i * stride_n + j * stride_k] ^ flip);
+  for (long i = 0; i < n; ++i) {
+    int8_t* column = out + i / GQ_CPU_NR * groups * 4 * GQ_CPU_NR + i % GQ_CPU_NR * 4;
+    for (long j = 0; j < k; ++j) {
+      column[j / 4 * 4 * GQ_CPU_NR + j % 4] = (int8_t)((uint8_t)w[i * stride_n + j * stride_k] ^ flip);
     }
   }
 }
@@ -229,26 +232,27 @@ GQ_CPU_TARGET inline __m512i gq_cpu_requantize16(__m512i acc, const GqRequant& r
   return _mm512_add_epi32(scaled, _mm512_set1_epi32(rq.zero_point));
 }
 
-// Rows m0..m0+MR-1 of one panel: products, zero-point correction, then int32 or requantized out.
+// Rows m0..m0+MR-1 of one panel (rowsum[i] = rowsum(x')[m0 + i]): products, zero-point
+// correction, then int32 or requantized out.
 template <int MR>
-GQ_CPU_TARGET inline void gq_cpu_tile(const GqCpuGemm& g, int m0, int panel,
+GQ_CPU_TARGET inline void gq_cpu_tile(const GqCpuGemm& g, long m0, int panel,
                                       const int32_t* rowsum) {
-  const int groups = (g.k + 3) / 4;
+  const int groups = (int)(((long)g.k + 3) / 4);
   const int full = g.k / 4;
   const int32_t flip = g.flip_x ? (int32_t)0x80808080u : 0;
-  const int8_t* b = g.packed + (size_t)panel * groups * 4 * GQ_CPU_NR;
-  const uint8_t* a = g.x + (size_t)m0 * g.ldx;
+  const int8_t* b = g.packed + (long)panel * groups * 4 * GQ_CPU_NR;
+  const uint8_t* a = g.x + m0 * g.ldx;
   alignas(64) int32_t tile[GQ_CPU_MR * GQ_CPU_NR];
   gq_cpu_dot_tile<MR>(a, g.ldx, b, full, flip, tile);
   if (full < groups) {
-    gq_cpu_tail_group(a + 4 * full, g.ldx, b + (size_t)full * 4 * GQ_CPU_NR, g.k - 4 * full, MR,
+    gq_cpu_tail_group(a + 4 * full, g.ldx, b + (long)full * 4 * GQ_CPU_NR, g.k - 4 * full, MR,
                       flip, tile);
   }
-  const int n0 = panel * GQ_CPU_NR;
-  const int cols = g.n - n0 < GQ_CPU_NR ? g.n - n0 : GQ_CPU_NR;
+  const long n0 = (long)panel * GQ_CPU_NR;
+  const int cols = g.n - n0 < GQ_CPU_NR ? (int)(g.n - n0) : GQ_CPU_NR;
   for (int i = 0; i < MR; ++i) {
     const int32_t* row = tile + i * GQ_CPU_NR;
-    const __m512i rs = _mm512_set1_epi32(g.has_zw ? rowsum[m0 + i] : 0);
+    const __m512i rs = _mm512_set1_epi32(g.has_zw ? rowsum[i] : 0);
     for (int j = 0; j < 4 && 16 * j < cols; ++j) {
       const int left = cols - 16 * j;
       const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
@@ -257,46 +261,49 @@ GQ_CPU_TARGET inline void gq_cpu_tile(const GqCpuGemm& g, int m0, int panel,
       const __m512i v = _mm512_sub_epi32(_mm512_add_epi32(_mm512_load_si512(row + 16 * j), folded),
                                          _mm512_mullo_epi32(zw, rs));
       if (g.out_int32) {
-        _mm512_mask_storeu_epi32((int32_t*)g.y + (size_t)(m0 + i) * g.ldy + n0 + 16 * j, mask, v);
+        _mm512_mask_storeu_epi32((int32_t*)g.y + (m0 + i) * g.ldy + n0 + 16 * j, mask, v);
       } else {
-        _mm_mask_storeu_epi8((uint8_t*)g.y + (size_t)(m0 + i) * g.ldy + n0 + 16 * j, mask,
+        _mm_mask_storeu_epi8((uint8_t*)g.y + (m0 + i) * g.ldy + n0 + 16 * j, mask,
                              _mm512_cvtepi32_epi8(gq_cpu_requantize16(v, g.rq, n0 + 16 * j, mask)));
       }
     }
   }
 }
 
-// Rows m0..m1-1 of one panel, GQ_CPU_MR at a time.
-GQ_CPU_TARGET inline void gq_cpu_rows(const GqCpuGemm& g, int m0, int m1, int panel,
+// Rows m0..m0+rows-1 of one panel, GQ_CPU_MR at a time (rowsum[i] = rowsum(x')[m0 + i]).
+GQ_CPU_TARGET inline void gq_cpu_rows(const GqCpuGemm& g, long m0, int rows, int panel,
                                       const int32_t* rowsum) {
-  int m = m0;
-  for (; m + GQ_CPU_MR <= m1; m += GQ_CPU_MR) gq_cpu_tile<GQ_CPU_MR>(g, m, panel, rowsum);
-  switch (m1 - m) {
-    case 5: gq_cpu_tile<5>(g, m, panel, rowsum); break;
-    case 4: gq_cpu_tile<4>(g, m, panel, rowsum); break;
-    case 3: gq_cpu_tile<3>(g, m, panel, rowsum); break;
-    case 2: gq_cpu_tile<2>(g, m, panel, rowsum); break;
-    case 1: gq_cpu_tile<1>(g, m, panel, rowsum); break;
+  int i = 0;
+  for (; i + GQ_CPU_MR <= rows; i += GQ_CPU_MR) {
+    gq_cpu_tile<GQ_CPU_MR>(g, m0 + i, panel, rowsum + i);
+  }
+  switch (rows - i) {
+    case 5: gq_cpu_tile<5>(g, m0 + i, panel, rowsum + i); break;
+    case 4: gq_cpu_tile<4>(g, m0 + i, panel, rowsum + i); break;
+    case 3: gq_cpu_tile<3>(g, m0 + i, panel, rowsum + i); break;
+    case 2: gq_cpu_tile<2>(g, m0 + i, panel, rowsum + i); break;
+    case 1: gq_cpu_tile<1>(g, m0 + i, panel, rowsum + i); break;
     default: break;
   }
 }
 
-// The whole product; requires gq_cpu_supported().
+// The whole product; requires gq_cpu_supported(). Per chunk of GQ_CPU_MC rows, rowsum(x') mod
+// 2^32 (uint32 wrap, like every sum here) when some zw' is nonzero, then every panel.
 GQ_CPU_TARGET inline void gq_cpu_gemm(const GqCpuGemm& g) {
-  std::vector<int32_t> rowsum(g.has_zw ? g.m : 0);
-  if (g.has_zw) {
-    const uint32_t flip = g.flip_x ? 0x80u : 0u;
-    for (int i = 0; i < g.m; ++i) {
-      uint32_t s = 0;
-      const uint8_t* row = g.x + (size_t)i * g.ldx;
-      for (int j = 0; j < g.k; ++j) s += (uint32_t)(row[j] ^ flip);
-      rowsum[i] = (int32_t)s;
+  const uint32_t flip = g.flip_x ? 0x80u : 0u;
+  const int panels = (int)(((long)g.n + GQ_CPU_NR - 1) / GQ_CPU_NR);
+  int32_t rowsum[GQ_CPU_MC];
+  for (long mc = 0; mc < g.m; mc += GQ_CPU_MC) {
+    const int rows = g.m - mc < GQ_CPU_MC ? (int)(g.m - mc) : GQ_CPU_MC;
+    if (g.has_zw) {
+      for (int i = 0; i < rows; ++i) {
+        uint32_t s = 0;
+        const uint8_t* row = g.x + (mc + i) * g.ldx;
+        for (int j = 0; j < g.k; ++j) s += (uint32_t)(row[j] ^ flip);
+        rowsum[i] = (int32_t)s;
+      }
     }
-  }
-  const int panels = (g.n + GQ_CPU_NR - 1) / GQ_CPU_NR;
-  for (int mc = 0; mc < g.m; mc += GQ_CPU_MC) {
-    const int mend = g.m - mc < GQ_CPU_MC ? g.m : mc + GQ_CPU_MC;
-    for (int p = 0; p < panels; ++p) gq_cpu_rows(g, mc, mend, p, rowsum.data());
+    for (int p = 0; p < panels; ++p) gq_cpu_rows(g, mc, rows, p, rowsum);
   }
 }
 

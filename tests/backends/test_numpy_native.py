@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from int_reference import INT32_MAX, INT32_MIN, codes, random_requant, requant
 
 from gpuquant.backends.numpy import NumpyBackend, native, threads
@@ -189,3 +191,294 @@ def test_extension_checks_buffer_sizes():
     with pytest.raises(ValueError, match="contiguous along rows"):
         _igemm.gemm(np.zeros((8, 2), np.uint8).T, False, packed, i32, i32, i32, i32, f32, 0, 0,
                     0, 0, out)
+
+
+
+@needs_native
+@pytest.mark.parametrize("case, pattern", [
+    ("float32 out", "out: expected a 2-D buffer of 4-byte items"),
+    ("big-endian out", "out: expected a 2-D buffer of 4-byte items"),
+    ("out rows at a stride of 6 bytes", "out: expected"),
+    ("overlapping out rows", "rows apart"),
+    ("bool x", "x: expected a 2-D buffer of 1-byte items"),
+    ("uint32 zw", "zw: expected 3 values of 4 bytes"),
+    ("int32 multiplier_f32", "multiplier_f32: expected 3 values"),
+    ("int8 out, qmin > qmax", "clamp bounds"),
+    ("int8 out, zero point 200", "zero point 200"),
+    ("uint8 out, qmin -1", "must lie in \\[0, 255\\]"),
+])
+def test_extension_rejects_buffers_of_another_type_or_layout(case, pattern):
+    """Each odd buffer is a ValueError naming it, never a silent reinterpretation."""
+    from gpuquant.backends.numpy import _igemm
+
+    packed = _igemm.pack(np.ones((3, 8), np.int8), False)
+    i32, f32 = np.zeros(3, np.int32), np.zeros(3, np.float32)
+    args = {"x": np.ones((2, 8), np.uint8), "zw": i32, "multiplier_f32": f32, "zero_point": 0,
+            "qmin": -128, "qmax": 127, "out": np.zeros((2, 3), np.int32)}
+    tweak = {
+        "float32 out": {"out": np.zeros((2, 3), np.float32)},
+        "big-endian out": {"out": np.zeros((2, 3), ">i4")},
+        "out rows at a stride of 6 bytes": {"out": np.lib.stride_tricks.as_strided(
+            np.zeros(8, np.int32), (2, 3), (6, 4))},
+        "overlapping out rows": {"out": np.lib.stride_tricks.as_strided(
+            np.zeros(8, np.int32), (2, 3), (8, 4))},
+        "bool x": {"x": np.ones((2, 8), bool)},
+        "uint32 zw": {"zw": np.zeros(3, np.uint32)},
+        "int32 multiplier_f32": {"multiplier_f32": i32},
+        "int8 out, qmin > qmax": {"out": np.zeros((2, 3), np.int8), "qmin": 5, "qmax": 4},
+        "int8 out, zero point 200": {"out": np.zeros((2, 3), np.int8), "zero_point": 200},
+        "uint8 out, qmin -1": {"out": np.zeros((2, 3), np.uint8), "qmin": -1, "qmax": 9},
+    }[case]
+    args.update(tweak)
+    with pytest.raises(ValueError, match=pattern):
+        _igemm.gemm(args["x"], False, packed, args["zw"], i32, i32, i32, args["multiplier_f32"],
+                    args["zero_point"], args["qmin"], args["qmax"], 0, args["out"])
+
+
+@needs_native
+def test_extension_reads_and_packs_through_negative_strides():
+    from gpuquant.backends.numpy import _igemm
+
+    rng = np.random.default_rng(11)
+    w, x = codes(rng, (70, 13), "int8"), codes(rng, (9, 13), "uint8")
+    assert _igemm.pack(w[::-1, ::-1], False) == _igemm.pack(w[::-1, ::-1].copy(), False)
+    packed = _igemm.pack(w, False)
+    zeros, f32 = np.zeros(70, np.int32), np.zeros(70, np.float32)
+    out = np.zeros((9, 70), np.int32)
+    _igemm.gemm(x[::-1], False, packed, zeros, zeros, zeros, zeros, f32, 0, 0, 0, 0, out[::-1])
+    np.testing.assert_array_equal(out, x.astype(np.int64) @ w.T.astype(np.int64))
+
+
+@needs_native
+def test_operands_with_negative_strides_equal_blas_path():
+    """Reversed views (x[::-1] and the like) are ordinary inputs of gemm, matmul and conv."""
+    rng = np.random.default_rng(12)
+    x = codes(rng, (7, 20), "int8")
+    p = GemmParams("fc", codes(rng, (5, 20), "int8"), 1, 3, "int8", 0, None)
+    np.testing.assert_array_equal(vnni.gemm(x[::-1], p), blas.gemm(x[::-1], p))
+    a, b = codes(rng, (2, 6, 9), "uint8"), codes(rng, (9, 17), "int8")
+    mp = MatMulParams("mm", 9, 7, "uint8", 2, "int8", None)
+    for a_view, b_view in ((a[:, ::-1], b), (a, b[::-1]), (a, b[:, ::-1])):
+        np.testing.assert_array_equal(vnni.matmul(a_view, b_view, mp),
+                                      blas.matmul(a_view, b_view, mp))
+    image = codes(rng, (1, 1, 8, 5), "uint8")[:, :, ::-1]  # a 1x1 conv reads it without a copy
+    cp = Conv2DParams("conv", codes(rng, (4, 1, 1, 5), "int8"), 0, 3, "uint8", 0, None)
+    np.testing.assert_array_equal(vnni.conv2d(image, cp), blas.conv2d(image, cp))
+
+
+@needs_native
+def test_requantization_to_int32_equals_blas_path():
+    """The core's epilogue writes 8-bit codes; an int32 requant output is not its accumulator."""
+    rng = np.random.default_rng(13)
+    x, w = codes(rng, (4, 7), "uint8"), codes(rng, (5, 7), "int8")
+    r = Requant(np.array([2**30]), np.array([-3]), "gemmlowp", 0, -(2**31), 2**31 - 1, "int32")
+    p = GemmParams("fc", w, 0, 3, "uint8", 0, r)
+    np.testing.assert_array_equal(vnni.gemm(x, p), blas.gemm(x, p))
+    mp = MatMulParams("mm", 7, 3, "uint8", 0, "int8", r)
+    np.testing.assert_array_equal(vnni.matmul(x, w.T, mp), blas.matmul(x, w.T, mp))
+    cp = Conv2DParams("conv", w.reshape(5, 1, 1, 7), 0, 3, "uint8", 0, r)
+    np.testing.assert_array_equal(vnni.conv2d(x.reshape(1, 2, 2, 7), cp),
+                                  blas.conv2d(x.reshape(1, 2, 2, 7), cp))
+
+
+def test_matmul_with_no_output_columns(nb):
+    a, b = np.ones((3, 7, 4), np.int8), np.ones((4, 0), np.int8)
+    for r in (None, Requant(np.array([2**30]), np.array([0]), "single", 0, -128, 127, "int8")):
+        p = MatMulParams("mm", 4, 0, "int8", 0, "int8", r)
+        assert nb.matmul(a, b, p).shape == (3, 7, 0)
+
+
+def _gemm_in_a_forked_child(backend: NumpyBackend, x: np.ndarray, p: GemmParams, queue) -> None:
+    queue.put(backend.gemm(x, p))
+
+
+@pytest.mark.parametrize("core", ["blas", "vnni"])
+def test_a_forked_child_runs_on_threads_of_its_own(core, monkeypatch):
+    """After the parent used the thread pool, a fork()ed child (multiprocessing's default on
+    Linux) must not wait forever for the parent's workers, which it does not have."""
+    if core == "vnni" and not AVAILABLE:
+        pytest.skip(f"native int8 core: {WHY}")
+    import multiprocessing
+
+    from gpuquant.backends.numpy import requant as np_requant
+
+    monkeypatch.setattr(threads, "THREADS", 2)
+    monkeypatch.setattr(native, "PARALLEL_MIN_OPS", 0)
+    monkeypatch.setattr(np_requant, "PARALLEL_MIN_SIZE", 0)
+    rng = np.random.default_rng(14)
+    x = codes(rng, (10, 16), "uint8")
+    p = GemmParams("fc", codes(rng, (8, 16), "int8"), 0, 0, "uint8", 0,
+                   random_requant(rng, 8, "int8", "gemmlowp"))
+    backend = NumpyBackend(core)
+    want = backend.gemm(x, p)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_gemm_in_a_forked_child, args=(backend, x, p, queue))
+    child.start()
+    child.join(20)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("the forked child hung on the parent's thread pool")
+    np.testing.assert_array_equal(queue.get(timeout=5), want)
+
+
+@needs_native
+def test_params_shared_by_python_threads(monkeypatch):
+    """Several Python threads run the same fresh params at once (the operand cache is filled
+    concurrently; each call also splits its rows over the pool)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(native, "PARALLEL_MIN_OPS", 0)
+    monkeypatch.setattr(threads, "THREADS", 3)
+    rng = np.random.default_rng(15)
+    xs = [codes(rng, (int(rng.integers(1, 300)), 77), "int8") for _ in range(16)]
+    for _ in range(3):
+        p = GemmParams("fc", codes(rng, (130, 77), "uint8"), rng.integers(0, 256, 130), -128,
+                       "int8", rng.integers(-999, 999, 130),
+                       random_requant(rng, 130, "uint8", "single"))
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(vnni.gemm, xs, [p] * len(xs)))
+        for x, y in zip(xs, got, strict=True):
+            np.testing.assert_array_equal(y, blas.gemm(x, p))
+
+# Property tests: the native core against the BLAS path, bit for bit, over random shapes around
+# every tile edge (6-row tiles, 192-row chunks, 16/64-column panels, K % 4), operand views, zero
+# points at the extremes and arbitrary valid requantizations.
+
+EDGE_M = [0, 1, 2, 5, 6, 7, 11, 12, 13, 191, 192, 193, 197, 383, 384, 385]
+EDGE_N = [0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 192, 193]
+EDGE_K = [0, 1, 2, 3, 4, 5, 6, 7, 8, 63, 64, 65, 66, 255, 256, 257, 258, 1025, 1026, 1027, 1028]
+I8 = ["int8", "uint8"]
+
+
+def _zero_point(rng: np.random.Generator, dtype: str) -> int:
+    lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+    return int(rng.choice([lo, hi, lo + 1, hi - 1, 0, int(rng.integers(lo, hi + 1))]))
+
+
+def _any_requant(rng: np.random.Generator, channels: int, rounding: str, dtype: str) -> Requant:
+    """Per-tensor or per-channel multipliers anywhere in [0, 2**31) (extremes planted), shifts
+    anywhere in [-31, 30], a zero point and clamp bounds anywhere in the dtype's range."""
+    size = 1 if rng.random() < 0.3 else max(channels, 1)
+    multiplier = rng.integers(0, 2**31, size)
+    shift = rng.integers(-31, 31, size)
+    if rng.random() < 0.5:  # multipliers of real converters: [2**30, 2**31), modest shifts
+        multiplier = rng.integers(2**30, 2**31, size)
+        shift = rng.integers(-20, 3, size)
+    picks = rng.random(size)
+    multiplier[picks < 0.1] = rng.choice([0, 1, 2**30, 2**31 - 1], int((picks < 0.1).sum()))
+    shift[picks > 0.9] = rng.choice([-31, -30, 0, 29, 30], int((picks > 0.9).sum()))
+    lo, hi = int(np.iinfo(dtype).min), int(np.iinfo(dtype).max)
+    qmin, qmax = sorted(int(v) for v in rng.integers(lo, hi + 1, 2))
+    if rng.random() < 0.5:
+        qmin, qmax = lo, hi
+    # NumPy's int32 requantization needs qmin - zp and qmax - zp in int32 (requant.py).
+    zp = 0 if dtype == "int32" else _zero_point(rng, dtype)
+    return Requant(multiplier, shift, rounding, zp, qmin, qmax, dtype)
+
+
+def _epilogue(rng: np.random.Generator, channels: int) -> Requant | None:
+    kind = rng.choice(["none", "int8", "uint8", "int32"], p=[0.2, 0.35, 0.35, 0.1])
+    if kind == "none":
+        return None
+    return _any_requant(rng, channels, str(rng.choice(ROUNDING_MODES)), str(kind))
+
+
+def _view(rng: np.random.Generator, a: np.ndarray) -> np.ndarray:
+    """``a`` itself or an equal array read through another layout: rows reversed, a strided
+    column window of a wider array, Fortran order, or every row broadcast from one."""
+    kind = rng.integers(5)
+    if kind == 1:
+        return np.ascontiguousarray(a[::-1])[::-1]
+    if kind == 2:
+        wide = np.zeros((a.shape[0], 2 * a.shape[1] + 3), a.dtype)
+        wide[:, 3::2] = a
+        return wide[:, 3::2]
+    if kind == 3:
+        return np.asfortranarray(a)
+    if kind == 4 and a.shape[0]:
+        return np.broadcast_to(a[:1], a.shape)
+    return a
+
+
+def _bias(rng: np.random.Generator, headroom: np.ndarray) -> np.ndarray:
+    """int32 biases that use up to all of each channel's headroom (ops/accumulator.py)."""
+    scale = rng.choice([0.0, 1e-3, 1.0], headroom.shape)
+    return (rng.uniform(-1, 1, headroom.shape) * headroom * scale).astype(np.int64)
+
+
+def _headroom(w2d: np.ndarray, zw: np.ndarray, x_dtype: str, zx: int) -> np.ndarray:
+    xmax = max(abs(int(np.iinfo(x_dtype).min) - zx), abs(int(np.iinfo(x_dtype).max) - zx))
+    used = xmax * np.abs(w2d.astype(np.int64) - zw[:, None]).sum(axis=1)
+    return np.maximum(INT32_MAX - used, 0)
+
+
+@needs_native
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(m=st.one_of(st.sampled_from(EDGE_M), st.integers(0, 400)),
+       n=st.one_of(st.sampled_from(EDGE_N[1:]), st.integers(1, 200)),
+       k=st.one_of(st.sampled_from(EDGE_K), st.integers(0, 300)),
+       x_dtype=st.sampled_from(I8), w_dtype=st.sampled_from(I8), seed=st.integers(0, 2**32 - 1))
+def test_property_gemm_equals_blas_path(m, n, k, x_dtype, w_dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, w = _view(rng, codes(rng, (m, k), x_dtype)), codes(rng, (n, k), w_dtype)
+    zx = _zero_point(rng, x_dtype)
+    zw = np.array([_zero_point(rng, w_dtype) for _ in range(n)], dtype=np.int64)
+    if rng.random() < 0.3:
+        zw[:] = 0
+    bias = _bias(rng, _headroom(w, zw, x_dtype, zx))
+    p = GemmParams("fc", w, zw, zx, x_dtype, bias, _epilogue(rng, n))
+    got = vnni.gemm(x, p)
+    assert got.shape == (m, n)
+    np.testing.assert_array_equal(got, blas.gemm(x, p))
+
+
+@needs_native
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(batch=st.sampled_from([((), ()), ((3,), ()), ((), (2,)), ((2, 1), (3,)), ((1, 2), (4, 1)),
+                              ((0,), (1,)), ((2, 3), (2, 3))]),
+       m=st.sampled_from([0, 1, 5, 6, 7, 13]), n=st.sampled_from([0, 1, 16, 17, 65]),
+       k=st.sampled_from([0, 1, 3, 4, 9, 130]),
+       a_dtype=st.sampled_from(I8), b_dtype=st.sampled_from(I8), seed=st.integers(0, 2**32 - 1))
+def test_property_matmul_with_batch_broadcast_equals_blas_path(batch, m, n, k, a_dtype, b_dtype,
+                                                               seed):
+    rng = np.random.default_rng(seed)
+    a = codes(rng, batch[0] + (m, k), a_dtype)
+    b = codes(rng, batch[1] + (k, n), b_dtype)
+    if rng.random() < 0.3:
+        a = a[..., ::-1, :]
+    if rng.random() < 0.3:
+        b = np.swapaxes(np.ascontiguousarray(np.swapaxes(b, -1, -2)), -1, -2)
+    elif rng.random() < 0.3:
+        b = b[..., ::-1, :]
+    zb = np.array([_zero_point(rng, b_dtype) for _ in range(max(n, 1))])[:n or 1]
+    if rng.random() < 0.5:
+        zb = zb[:1]
+    p = MatMulParams("mm", k, _zero_point(rng, a_dtype), a_dtype, zb, b_dtype, _epilogue(rng, n))
+    np.testing.assert_array_equal(vnni.matmul(a, b, p), blas.matmul(a, b, p))
+
+
+@needs_native
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(groups=st.sampled_from([1, 1, 2, 3]), cg_in=st.integers(1, 5), cg_out=st.integers(1, 70),
+       kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       padding=st.tuples(*[st.integers(0, 2)] * 4), batch=st.integers(0, 2),
+       x_dtype=st.sampled_from(I8), w_dtype=st.sampled_from(I8), seed=st.integers(0, 2**32 - 1))
+def test_property_conv2d_equals_blas_path(groups, cg_in, cg_out, kernel, stride, dilation, padding,
+                                          batch, x_dtype, w_dtype, seed):
+    rng = np.random.default_rng(seed)
+    c_in, c_out = groups * cg_in, groups * cg_out
+    size = [(kernel[i] - 1) * dilation[i] + 1 + int(rng.integers(0, 6)) for i in range(2)]
+    x = codes(rng, (batch, *size, c_in), x_dtype)
+    if rng.random() < 0.3:
+        x = x[:, ::-1, ::-1]
+    w = codes(rng, (c_out, *kernel, cg_in), w_dtype)
+    zx = _zero_point(rng, x_dtype)
+    zw = np.array([_zero_point(rng, w_dtype) for _ in range(c_out)])
+    bias = _bias(rng, _headroom(w.reshape(c_out, -1), zw, x_dtype, zx))
+    p = Conv2DParams("conv", w, zw, zx, x_dtype, bias, _epilogue(rng, c_out), stride=stride,
+                     dilation=dilation, padding=padding, groups=groups)
+    np.testing.assert_array_equal(vnni.conv2d(x, p), blas.conv2d(x, p))

@@ -10,8 +10,9 @@ It computes the same integers as the float32-BLAS path of gemm.py, requantizatio
     acc = sum x' w' - zw' * rowsum(x') + folded'
     zw' = zw - cw        folded' = F - cx * (colsum(w') - K * zw')      (mod 2**32)
 
-``core`` selects the path: "vnni" (native, an error where it cannot run), "blas" (float32
-BLAS) or "auto" (native where available).
+The epilogue writes int32 accumulators or requantized 8-bit codes; an op requantizing to int32
+runs on the BLAS path (``fuses``). ``core`` selects the path: "vnni" (native, an error where it
+cannot run), "blas" (float32 BLAS) or "auto" (native where available).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import BackendUnavailableError
+from ...ops import Requant
 from ..operands import ParamsCache, RequantOperands, wrap_int32
 from .threads import for_row_blocks
 
@@ -61,6 +63,12 @@ def use_native(core: str) -> bool:
     return available
 
 
+def fuses(requant: Requant | None) -> bool:
+    """Whether the core computes an op with epilogue ``requant``: int32 accumulators (None) or
+    requantization to int8 / uint8 codes."""
+    return requant is None or requant.dtype in ("int8", "uint8")
+
+
 @dataclass(frozen=True)
 class NativeOperands:
     """Packed w' panels, zw' and folded' (N,) int32, and the epilogue, for x of ``input_dtype``."""
@@ -94,7 +102,8 @@ def native_operands(
 
 def gemm_into(x: np.ndarray, ops: NativeOperands, out: np.ndarray) -> None:
     """``out[m, n] = requant(acc[m, n])`` (int32 ``acc`` itself when ops has no requant) for 8-bit
-    x (M, K); ``out`` (M, N) may be a column slice of a wider array. Rows split over threads."""
+    x (M, K) of any row stride; ``out`` (M, N) may be a column slice of a wider array. Rows split
+    over threads."""
     if x.strides[1] != x.itemsize:
         x = np.ascontiguousarray(x)
     rq = ops.requant

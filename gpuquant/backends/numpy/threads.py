@@ -1,7 +1,8 @@
 """The NumPy backend's worker threads: large outputs are split into row blocks, one per CPU.
 
 NumPy's loops and the native int8 core (native.py) release the GIL, so the blocks run in
-parallel.
+parallel. A process forked from one that used the pool starts a pool of its own (the forked
+copy has no threads behind it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ THREADS = os.cpu_count() or 1
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(THREADS, thread_name_prefix="gpuquant-cpu")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def for_row_blocks(rows: int, block: Callable[[int, int], None], parallel: bool) -> None:
