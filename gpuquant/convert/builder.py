@@ -54,10 +54,12 @@ class Builder:
         per_channel: bool,
         rounding: str,
         given_qparams: dict[str, QuantParams] | None = None,
+        given_codes: dict[str, np.ndarray] | None = None,
         input_means: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.graph = graph
         self.given = dict(given_qparams or {})
+        self.given_codes = dict(given_codes or {})
         self.input_means = dict(input_means or {})
         self.ranges = ranges
         self.shapes = shapes
@@ -144,6 +146,14 @@ class Builder:
             )
         return QuantParams(qp.scale * np.float32(scale), qp.zero_point, "int32",
                            None if qp.axis is None else 0)
+
+    def bias_codes(self, name: str, channels: int) -> np.ndarray | None:
+        """The stated int32 codes of bias initializer ``name``, one per output channel (a single
+        code repeated for all ``channels``); None if not given."""
+        codes = self.given_codes.get(name)
+        if codes is None:
+            return None
+        return np.broadcast_to(np.asarray(codes, np.int32).reshape(-1), (channels,))
 
     def input_mean(self, name: str, channels: int) -> np.ndarray | None:
         """The calibrated per-channel mean of float tensor ``name`` (``channels`` values), for

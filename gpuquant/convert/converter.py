@@ -74,6 +74,7 @@ def convert(
     exclude: Iterable[str] = (),
     name: str | None = None,
     given_qparams: dict[str, QuantParams] | None = None,
+    given_codes: dict[str, np.ndarray] | None = None,
     input_means: dict[str, np.ndarray] | None = None,
 ) -> IntegerModel:
     """The integer model of ``graph`` with activation parameters from ``ranges`` (min, max).
@@ -88,6 +89,9 @@ def convert(
     their codes; other constants' (per tensor, moved to ``activation_dtype`` with the same real
     values) instead of their own min/max. Parameters the kernels cannot take as they are raise
     QuantizationError naming the node and tensor.
+    ``given_codes`` (a QDQ model's stored int32 codes, by constant name, in its shape): a bias
+    with given int32 parameters takes its codes from these, exactly, rather than rounding its
+    float value (float32 holds an integer exactly only up to ``2**24`` in magnitude).
     ``input_means`` (per-channel means of float tensors, calibrate_with_means): each Conv, Gemm
     and MatMul-by-constant layer whose input has one gets its bias corrected for the mean
     effect of weight rounding (docs/quantization.md, eq. 13; convert/weights.py).
@@ -105,7 +109,7 @@ def convert(
         raise QuantizationError(f"exclude names nodes not in the graph: {sorted(unknown)}")
     folded, fused = fuse_activations(fold_batchnorm(graph, excluded), excluded)
     b = Builder(folded, ranges, infer_shapes(folded), activation_dtype, per_channel, rounding,
-                given_qparams, input_means)
+                given_qparams, given_codes, input_means)
     inputs = []
     for info in folded.inputs:
         b.produce(info.name, FLOAT)

@@ -7,7 +7,8 @@ If ``|b| / (s_in * s_w)`` exceeds ``2**31 - 1`` for a channel (tiny weights unde
 bias, numerics case N10), that channel's weight scale is raised to
 ``|b| / (s_in * (2**31 - 1))`` (plus 0.1 %) and its weights requantized, with a warning, rather
 than letting the bias wrap or refusing the layer. Given weight parameters (a QDQ model's) are
-kept as they are, so there such a bias is an OverflowRiskError.
+kept as they are, so there such a bias is an OverflowRiskError. Stated int32 bias codes (a QDQ
+model's) are the bias as they are: no rounding, no correction, and they fit int32.
 
 Bias correction (eq. 13, Nagel et al. 2019, "Data-Free Quantization", empirical variant): given
 ``input_mean``, the mean float input that each weight multiplies, the expected output shift
@@ -71,6 +72,7 @@ def quantize_layer(
     given: QuantParams | None = None,
     input_mean: np.ndarray | None = None,
     given_bias: QuantParams | None = None,
+    given_bias_codes: np.ndarray | None = None,
 ) -> QuantizedLayer:
     """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring).
 
@@ -78,7 +80,9 @@ def quantize_layer(
     they are never raised: a bias that does not fit int32 at them raises OverflowRiskError.
     ``given_bias`` (int32, zero point 0): the bias codes are ``round_half_to_even(b / s_b)``
     with the stated scale ``s_b``, which must be ``s_in * s_w`` to float32 rounding
-    (``BIAS_SCALE_RTOL``), else QuantizationError.
+    (``BIAS_SCALE_RTOL``), else QuantizationError. ``given_bias_codes`` (with ``given_bias``,
+    one int32 per output channel): the bias codes as stored, taken exactly instead of rounding
+    ``b / s_b`` (float32 ``b`` holds them exactly only up to ``2**24`` in magnitude).
     ``input_mean``, broadcastable against ``weight``: the mean input each weight multiplies
     over the calibration data; the bias is then corrected for weight rounding (eq. 13).
     """
@@ -92,7 +96,7 @@ def quantize_layer(
     s_in = float(np.float32(input_scale))
     scales = np.broadcast_to(qp.scale.astype(np.float64), (channels,))
     needed = np.abs(b) / (s_in * INT32_MAX)
-    low = scales < needed
+    low = (scales < needed) if given_bias_codes is None else np.zeros(channels, bool)
     warnings: tuple[str, ...] = ()
     if low.any() and given is not None:
         ch = int(np.flatnonzero(low)[0])
@@ -130,5 +134,7 @@ def quantize_layer(
                 "the int32 accumulator adds the bias"
             )
         bias_scale = stated
+        if given_bias_codes is not None:
+            return QuantizedLayer(q, qp, np.array(given_bias_codes, np.int32), warnings)
     bias_q = check_bias(layer, b, bias_scale)
     return QuantizedLayer(q, qp, bias_q, warnings)

@@ -8,7 +8,10 @@ and whose weights are 8-bit initializers read through ``DequantizeLinear``. Impo
    even, saturate) becomes the float initializer ``float32(q - zero_point) * scale`` and
    keeps its parameters under that initializer's name (the converter quantizes it back to
    the stored codes with them, or says why it cannot), as does the output of a layout op
-   (Reshape, Transpose, ...) of it, which the float frontend folds into a constant;
+   (Reshape, Transpose, ...) of it, which the float frontend folds into a constant. int32
+   codes (biases) also travel as they are, moved by the layout ops like the values: float32
+   holds an integer exactly only up to ``2**24`` in magnitude, so the converter takes a bias's
+   codes from them, not from its float value;
 2. every activation pair ``t -> QuantizeLinear -> DequantizeLinear -> t'`` is removed, readers
    of ``t'`` read ``t``, and ``t`` keeps the pair's scale and zero point (a pair that ends in a
    graph output renames ``t`` to the output's name);
@@ -101,15 +104,19 @@ def _narrow(qp: QuantParams, bits: int) -> QuantParams:
                        num_bits=bits)
 
 
-def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParams]]:
-    """The float model left after removing Q/DQ (module docstring, step 1-2) and the 8-bit
-    parameters by tensor name (activations and weight initializers)."""
+def strip_qdq(
+    model: ModelSource,
+) -> tuple[onnx.ModelProto, dict[str, QuantParams], dict[str, np.ndarray]]:
+    """The float model left after removing Q/DQ (module docstring, step 1-2), the parameters
+    by tensor name (activations and dequantized constants) and the stored int32 codes by the
+    name of the float constant they became."""
     proto = onnx.ModelProto()
     proto.CopyFrom(_load(model))
     g = proto.graph
     consts = _constants(proto)
     producer = {o: n for n in g.node for o in n.output}
     qparams: dict[str, QuantParams] = {}
+    int32_codes: dict[str, np.ndarray] = {}
     rename: dict[str, str] = {}
     drop: set[int] = set()
     new_inits: dict[str, np.ndarray] = {}
@@ -131,6 +138,8 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
             qp = _params(node, consts, codes.dtype, codes.shape, CONSTANT_DTYPES)
             new_inits[node.output[0]] = dequantize(codes, qp)
             qparams[node.output[0]] = qp
+            if qp.dtype == "int32":
+                int32_codes[node.output[0]] = codes
             dequantized[src] = node.output[0]
             drop.add(id(node))
             continue
@@ -174,16 +183,18 @@ def strip_qdq(model: ModelSource) -> tuple[onnx.ModelProto, dict[str, QuantParam
         if key not in qparams:
             raise ModelFormatError(f"{NUM_BITS_KEY} names {name!r}, which is not quantized")
         qparams[key] = _narrow(qparams[key], bits)
-    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams)
+    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams, int32_codes)
     del g.value_info[:]
-    return proto, qparams
+    return proto, qparams, int32_codes
 
 
 def _follow_layout_ops(nodes: list[onnx.NodeProto], constants: set[str],
-                       qparams: dict[str, QuantParams]) -> None:
+                       qparams: dict[str, QuantParams], codes: dict[str, np.ndarray]) -> None:
     """Give the output of a layout op of a constant with parameters (which the float frontend
     folds into a new constant) the same parameters: the op moves values, so codes stay codes.
-    Per-axis parameters follow a Transpose's ``perm``; through the others they stay behind."""
+    Per-axis parameters follow a Transpose's ``perm``; through the others they stay behind.
+    Stored ``codes`` go where the parameters go: transposed by a Transpose, else in the same
+    (C) order, reshaped by load_qdq to the folded constant's shape."""
     for n in nodes:
         src = n.input[0] if n.input else ""
         if (n.op_type not in LAYOUT_OPS or src not in qparams or src not in constants
@@ -197,6 +208,9 @@ def _follow_layout_ops(nodes: list[onnx.NodeProto], constants: set[str],
             qp = QuantParams(qp.scale, qp.zero_point, qp.dtype, perm.index(qp.axis % len(perm)),
                              qp.narrow_range, qp.num_bits)
         qparams[n.output[0]] = qp
+        if src in codes:
+            codes[n.output[0]] = (np.transpose(codes[src], perm) if n.op_type == "Transpose"
+                                  else codes[src])
         constants.add(n.output[0])
 
 
@@ -214,16 +228,21 @@ def _same(a: QuantParams, b: QuantParams) -> bool:
 
 def load_qdq(
     model: ModelSource, activation_dtype: str = "int8"
-) -> tuple[Graph, dict[str, QuantParams]]:
-    """The float graph of a QDQ model and its given parameters (activations in
-    ``activation_dtype``; constants as stored)."""
-    proto, qparams = strip_qdq(model)
+) -> tuple[Graph, dict[str, QuantParams], dict[str, np.ndarray]]:
+    """The float graph of a QDQ model, its given parameters (activations in
+    ``activation_dtype``; constants, folded ones included, as stored) and the stored int32
+    codes of its constants, each in its constant's shape."""
+    proto, qparams, int32_codes = strip_qdq(model)
     graph = load_onnx(proto)
-    constants = {t.name for t in proto.graph.initializer}
+    constants = graph.initializers
+    # int32 parameters are only a constant's; one the float frontend dropped (the input of a
+    # folded Reshape, ...) is read by nothing
     acts = {k: with_dtype(v, activation_dtype) for k, v in qparams.items()
-            if k not in constants}
+            if k not in constants and v.dtype != "int32"}
     weights = {k: v for k, v in qparams.items() if k in constants}
-    return graph, {**acts, **weights}
+    codes = {k: v.reshape(np.shape(constants[k])) for k, v in int32_codes.items()
+             if k in constants}
+    return graph, {**acts, **weights}, codes
 
 
 def import_qdq(
@@ -234,10 +253,10 @@ def import_qdq(
     exclude: tuple[str, ...] = (),
 ) -> IntegerModel:
     """The integer model of a QDQ ONNX model, with the scales and zero points it carries."""
-    graph, qparams = load_qdq(model, activation_dtype)
+    graph, qparams, codes = load_qdq(model, activation_dtype)
     ranges = {name: _real_range(qp) for name, qp in qparams.items() if qp.axis is None}
     integer = convert(graph, ranges, activation_dtype=activation_dtype, rounding=rounding,
-                      exclude=exclude, given_qparams=qparams)
+                      exclude=exclude, given_qparams=qparams, given_codes=codes)
     integer.metadata["source"] = {"format": "onnx qdq", "graph": graph.name}
     return integer
 

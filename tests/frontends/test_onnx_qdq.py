@@ -71,8 +71,8 @@ def _with_q_outputs(path: Path) -> tuple[bytes, dict[str, str]]:
 def test_given_parameters_are_used_exactly(ort_qdq):
     path, _ = ort_qdq
     model = onnx.load(str(path))
-    _, qparams = strip_qdq(model)
-    graph, given = load_qdq(path)
+    _, qparams, _ = strip_qdq(model)
+    graph, given, _ = load_qdq(path)
     integer = import_qdq(path)
     checked = set()
     for node in model.graph.node:

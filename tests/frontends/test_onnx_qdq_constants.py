@@ -3,7 +3,6 @@ the scale/zero point the model states (never ones re-chosen from the constant's 
 outputs match onnxruntime running the same hand-built QDQ model."""
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -50,15 +49,13 @@ def _qdq_model(op, x_shape, y_shape, codes, scale, zero_point, const_axis=None, 
 
 
 def _ort_codes(model, xs):
-    """onnxruntime's output codes ``yq`` (made a graph output of a copy of ``model``), with its
-    default optimizations (QLinear kernels where it fuses Q/DQ groups)."""
-    with_codes = onnx.ModelProto()
-    with_codes.CopyFrom(model)
-    with_codes.graph.output.append(
-        helper.make_tensor_value_info("yq", TensorProto.INT8, None))
-    session = ort.InferenceSession(with_codes.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(["yq"], {"x": x[None]})[0] for x in xs])
+    """onnxruntime's output codes ``yq``, recovered from the model's output ``out`` =
+    ``(yq - zy) * sy``: making ``yq`` a graph output would keep onnxruntime from fusing the
+    Q/DQ groups into its QLinear kernels."""
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = np.concatenate([session.run(["out"], {"x": x[None]})[0] for x in xs])
+    return (np.rint(out / inits["sy"]) + inits["zy"]).astype(np.int32)
 
 
 def _our_codes(integer, xs):
@@ -198,15 +195,17 @@ def test_fully_connected_weight_is_kept_and_matches_onnxruntime(make, rounding, 
     assert np.abs(_our_codes(integer, xs) - theirs).max() <= bound
 
 
-def _through(model, op, out, node_name, attrs=None, extra=()):
-    """``model`` with ``op`` (name ``node_name``) between the constant's DequantizeLinear and
-    the op that reads it; ``extra``: initializers of its further inputs."""
+def _through(model, op, out, node_name, attrs=None, extra=(), operand=1):
+    """``model`` with ``op`` (name ``node_name``) between a constant's DequantizeLinear and
+    the op that reads it as input ``operand`` (1: ``c``, 2: the bias ``b``); ``extra``:
+    initializers of its further inputs."""
     model.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in extra)
     reader = next(n for n in model.graph.node if n.name == "op")
-    reader.input[1] = out
+    source = reader.input[operand]
+    reader.input[operand] = out
     index = list(model.graph.node).index(reader)
     model.graph.node.insert(index, helper.make_node(
-        op, ["c", *(k for k, _ in extra)], [out], name=node_name, **(attrs or {})))
+        op, [source, *(k for k, _ in extra)], [out], name=node_name, **(attrs or {})))
     return model
 
 
@@ -234,8 +233,8 @@ def test_per_axis_weight_follows_a_transpose():
     gemm = next(n for n in integer.nodes if n.op == "gemm").params
     np.testing.assert_array_equal(gemm.weight, w)
     xs = _inputs([1, 6])
-    # onnxruntime runs DequantizeLinear -> Transpose -> MatMul in float32: at most one step
-    assert np.abs(_our_codes(integer, xs) - _ort_codes(model, xs).astype(np.int32)).max() <= 1
+    # onnxruntime folds the Transpose into the weight of its fused QLinearMatMul
+    np.testing.assert_array_equal(_our_codes(integer, xs), _ort_codes(model, xs))
 
 
 def test_per_axis_constant_of_an_add_is_refused_naming_node_and_tensor():
@@ -267,3 +266,90 @@ def test_weight_scales_along_the_reduction_axis_are_refused():
     with pytest.raises(QuantizationError,
                        match="node 'op' \\(MatMul\\): weight 'c': .*output-channel axis 1"):
         import_qdq(model)
+
+
+# int32 bias codes beyond 2**24, where float32 no longer holds every integer, each with the k
+# of its channel's output multiplier s_x * s_w / s_y = 2**-k (powers of two throughout, so
+# onnxruntime's float32 multiplier and ours are the same number). Each channel reads one input
+# code x in [-128, 127] with weight code 1, so its accumulator is bias + x and its output
+# round_half_to_even(float32(bias + x) * 2**-k), about 64 in magnitude. None of these codes
+# survives a float32 round trip: +-(2**24 + 1), +-(2**30 - 3), +-(2**31 - 129) (the largest
+# that leave room for x: |bias| + 128 <= 2**31 - 1) and codes a few steps from a rounding tie
+# of 2**-k (2**24 + 2**17 = 64.5 * 2**18, 2**30 - 2**23 = 63.5 * 2**24), where sweeping x
+# makes some outputs tell the stored codes from any other.
+BIG_BIASES = [(2**24 + 1, 18), (-(2**24 + 1), 18), (2**30 - 3, 24), (-(2**30 - 3), 24),
+              (2**24 + 2**17 + 3, 18), (-(2**24 + 2**17 + 3), 18),
+              (2**30 - 2**23 + 37, 24), (-(2**30 - 2**23 + 37), 24),
+              (2**31 - 129, 25), (-(2**31 - 129), 25)]
+BIG_SX, BIG_SY = 2.0**-6, 2.0**-3
+
+
+def _with_initializers(model, **values):
+    """``model`` with the named initializers replaced by ``values``."""
+    for t in model.graph.initializer:
+        if t.name in values:
+            t.CopyFrom(numpy_helper.from_array(np.asarray(values[t.name]), t.name))
+    return model
+
+
+def _big_bias_model(op, per_tensor=False):
+    """Conv (1x1, on 16x16) or Gemm (transB) with identity int8 weights, one channel per
+    BIG_BIASES entry, and its int32 bias codes (per_tensor: all at the first channel's scales,
+    the bias codes stored as a (1, N) row)."""
+    codes = np.array([q for q, _ in BIG_BIASES], np.int32)
+    k = np.array([k for _, k in BIG_BIASES])
+    n = len(codes)
+    w_scales = np.ldexp(BIG_SY / BIG_SX, -k).astype(np.float32)
+    zeros = np.zeros(n, np.int8)
+    bias = (codes, np.float32(BIG_SX) * w_scales)
+    if per_tensor:
+        w_scales, zeros, bias = w_scales[0], np.int8(0), (codes[None], bias[1][0])
+    if op == "Conv":
+        model = _qdq_model("Conv", [1, n, 16, 16], [1, n, 16, 16],
+                           np.eye(n, dtype=np.int8).reshape(n, n, 1, 1), w_scales, zeros,
+                           const_axis=0, bias=bias)
+    else:
+        model = _qdq_model("Gemm", [1, n], [1, n], np.eye(n, dtype=np.int8), w_scales, zeros,
+                           const_axis=0, bias=bias, transB=1)
+    return _with_initializers(model, sx=np.float32(BIG_SX), zx=np.int8(0),
+                              sy=np.float32(BIG_SY), zy=np.int8(0)), codes
+
+
+def _sweep(op, channels):
+    """Inputs whose codes (zero point 0) run through all of int8 on every channel: the 256
+    pixels of one 16x16 image (Conv), 256 rows (Gemm)."""
+    codes = np.arange(-128, 128, dtype=np.float32) * np.float32(BIG_SX)
+    if op == "Conv":
+        return np.broadcast_to(codes.reshape(1, 1, 16, 16), (1, channels, 16, 16)).copy()
+    return np.repeat(codes[:, None], channels, axis=1)
+
+
+@pytest.mark.parametrize("op", ["Conv", "Gemm"])
+def test_int32_bias_codes_beyond_float32_are_kept_and_match_onnxruntime_exactly(op):
+    model, codes = _big_bias_model(op)
+    integer = import_qdq(model, rounding="float32_half_even")
+    assert integer.metadata["float_nodes"] == []
+    layer = next(n for n in integer.nodes if n.op in ("conv2d", "gemm")).params
+    np.testing.assert_array_equal(layer.bias, codes)
+    xs = _sweep(op, len(codes))
+    # onnxruntime fuses these into QLinearConv / QGemm, which add the stored int32 codes to the
+    # int32 accumulator; its requantization is "float32_half_even" (as above). Codes rounded
+    # through float32 differ here, by one step, on 56 of the 2560 outputs.
+    np.testing.assert_array_equal(_our_codes(integer, xs), _ort_codes(model, xs))
+
+
+@pytest.mark.parametrize("layout, per_tensor, attrs, extra", [
+    ("Transpose", False, {"perm": [1, 0]}, ()),
+    ("Reshape", True, {}, [("shape", np.array([-1]))]),
+])
+def test_int32_bias_codes_follow_a_layout_op(layout, per_tensor, attrs, extra):
+    # per-channel bias codes stored as a column (N, 1), transposed to the Gemm's (1, N) row;
+    # per-tensor ones stored as a (1, N) row, reshaped to (N,)
+    model, codes = _big_bias_model("Gemm", per_tensor)
+    if not per_tensor:
+        model = _with_initializers(model, bq=codes[:, None])
+    model = _through(model, layout, "b2", "layout", attrs, extra, operand=2)
+    integer = import_qdq(model, rounding="float32_half_even")
+    assert integer.metadata["float_nodes"] == []
+    gemm = next(n for n in integer.nodes if n.op == "gemm").params
+    np.testing.assert_array_equal(gemm.bias, codes)
