@@ -6,10 +6,11 @@
 //   acc[m, n] = sum_k x'[m,k] * w'[n,k]  -  zw'[n] * rowsum(x')[m]  +  folded'[n]
 //   y[m, n]   = clamp(zp + multiply_by_quantized_multiplier(acc[m, n]), qmin, qmax)
 //
-// with fixedpoint.cuh's gq_requantize, the same code as the CUDA kernels. x' is x itself, or
-// x ^ 0x80 (x + 128) when flip_x is set (int8 inputs); backends/operands.py folds the shifts into
-// zw' and folded'. VPDPBUSD sums four uint8 x int8 products into each int32 lane with wrap-around,
-// like every other sum here: the true acc fits int32 (ops/accumulator.py), so it is exact.
+// y is fixedpoint.cuh's gq_requantize (the CUDA kernels' epilogue), restated on 16 lanes at a time
+// (gq_cpu_requantize16). x' is x itself, or x ^ 0x80 (x + 128) when flip_x is set (int8 inputs);
+// backends/numpy/native.py folds the shifts into zw' and folded'. VPDPBUSD sums four uint8 x int8
+// products into each int32 lane with wrap-around, like every other sum here: the true acc fits
+// int32 (ops/accumulator.py), so it is exact.
 //
 // Layout: w' is packed once into panels of 64 output columns; panel p holds, for each group of
 // four k (K padded with zeros to a multiple of 4), the 64 columns' 4 bytes: 256 bytes per group,
@@ -70,7 +71,8 @@ inline void gq_cpu_pack(const int8_t* w, long stride_n, long stride_k, int n, in
   for (long i = 0; i < n; ++i) {
     int8_t* column = out + i / GQ_CPU_NR * groups * 4 * GQ_CPU_NR + i % GQ_CPU_NR * 4;
     for (long j = 0; j < k; ++j) {
-      column[j / 4 * 4 * GQ_CPU_NR + j % 4] = (int8_t)((uint8_t)w[i * stride_n + j * stride_k] ^ flip);
+      column[j / 4 * 4 * GQ_CPU_NR + j % 4] =
+          (int8_t)((uint8_t)w[i * stride_n + j * stride_k] ^ flip);
     }
   }
 }
@@ -188,9 +190,9 @@ template <bool EVEN>
 GQ_CPU_TARGET inline __m512i gq_cpu_mul_single_half(__m512i acc, __m512i mult, __m512i shift,
                                                     __m512i lo, __m512i hi) {
   const __m512i product = gq_cpu_mul64<EVEN>(acc, mult);
-  const __m512i total = EVEN ? _mm512_sub_epi64(_mm512_set1_epi64(31),
-                                                _mm512_srai_epi64(_mm512_slli_epi64(shift, 32), 32))
-                             : _mm512_sub_epi64(_mm512_set1_epi64(31), _mm512_srai_epi64(shift, 32));
+  const __m512i lane_shift = EVEN ? _mm512_srai_epi64(_mm512_slli_epi64(shift, 32), 32)
+                                  : _mm512_srai_epi64(shift, 32);
+  const __m512i total = _mm512_sub_epi64(_mm512_set1_epi64(31), lane_shift);
   const __m512i one = _mm512_set1_epi64(1);
   const __m512i rounded = _mm512_srlv_epi64(
       _mm512_add_epi64(_mm512_abs_epi64(product),
@@ -203,7 +205,7 @@ GQ_CPU_TARGET inline __m512i gq_cpu_mul_single_half(__m512i acc, __m512i mult, _
 
 // clamp(zp + multiply_by_quantized_multiplier(acc), qmin, qmax) for channels n..n+15 (lanes
 // outside `valid` read no per-channel data and are don't-care): gq_requantize on 16 lanes.
-GQ_CPU_TARGET inline __m512i gq_cpu_requantize16(__m512i acc, const GqRequant& rq, int n,
+GQ_CPU_TARGET inline __m512i gq_cpu_requantize16(__m512i acc, const GqRequant& rq, long n,
                                                  __mmask16 valid) {
   const int lo = rq.qmin - rq.zero_point, hi = rq.qmax - rq.zero_point;
   __m512i scaled;
@@ -308,6 +310,6 @@ GQ_CPU_TARGET inline void gq_cpu_gemm(const GqCpuGemm& g) {
 }
 
 inline bool gq_cpu_supported() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512vnni");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
