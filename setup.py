@@ -12,6 +12,7 @@ setup(
         Extension(
             "gpuquant.backends.numpy._igemm",
             sources=["cpu_src/igemm_module.cpp"],
+            # depends: rebuilt when a header changes, and shipped in the sdist.
             depends=["cpu_src/igemm_vnni.h", "cuda_src/fixedpoint.cuh"],
             include_dirs=["cpu_src", "cuda_src"],
             # -Wno-maybe-uninitialized: GCC 12's AVX-512 headers trip it (GCC bug 105593).

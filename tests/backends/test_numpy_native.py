@@ -7,7 +7,10 @@ the three rounding modes, multipliers above 1 and saturation.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -348,6 +351,15 @@ def test_a_forked_child_runs_on_threads_of_its_own(core, monkeypatch):
         pytest.fail("the forked child hung on the parent's thread pool")
     np.testing.assert_array_equal(queue.get(timeout=5), want)
 
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_one_thread_per_cpu_the_process_may_run_on():
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from gpuquant.backends.numpy import threads; print(threads.THREADS)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=env)
+    assert done.stdout.strip() == "1"
 
 @needs_native
 def test_params_shared_by_python_threads(monkeypatch):

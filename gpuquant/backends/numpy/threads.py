@@ -1,4 +1,5 @@
-"""The NumPy backend's worker threads: large outputs are split into row blocks, one per CPU.
+"""The NumPy backend's worker threads: large outputs are split into row blocks, one per CPU this
+process may run on (its affinity mask, as ``taskset`` or a container's cpuset narrow it).
 
 NumPy's loops and the native int8 core (native.py) release the GIL, so the blocks run in
 parallel. A process forked from one that used the pool starts a pool of its own (the forked
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-THREADS = os.cpu_count() or 1
+THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @functools.lru_cache(maxsize=1)
