@@ -46,41 +46,41 @@ char item_code(const Py_buffer& v) {
   return f[0] != 0 && f[1] == 0 ? f[0] : 0;
 }
 
-// Whether the items are `itemsize` bytes of one of the struct codes `codes`.
-bool has_items(const Py_buffer& v, Py_ssize_t itemsize, const char* codes) {
+// Whether the items have a struct code in `codes` and its size: int8 'b' and uint8 'B' 1 byte;
+// int32 'i' (or 'l' where a long has 4 bytes) and float32 'f' 4 bytes.
+bool has_items(const Py_buffer& v, const char* codes) {
   const char code = item_code(v);
-  return v.itemsize == itemsize && code != 0 && std::strchr(codes, code) != nullptr;
+  if (code == 0 || std::strchr(codes, code) == nullptr) return false;
+  return v.itemsize == (code == 'b' || code == 'B' ? 1 : 4);
 }
 
-// A 2-D buffer of `itemsize`-byte items of a struct code in `codes`, contiguous along its rows,
-// with a row stride of whole items; `rows_apart`: rows that do not overlap (for writing).
-bool matrix(Buffer& b, PyObject* obj, bool writable, Py_ssize_t itemsize, const char* codes,
-            bool rows_apart, const char* what) {
+// A 2-D buffer of items of a struct code in `codes`, contiguous along its rows, with a row stride
+// of whole items; `rows_apart`: rows that do not overlap (for writing).
+bool matrix(Buffer& b, PyObject* obj, bool writable, const char* codes, bool rows_apart,
+            const char* what) {
   if (!b.get(obj, PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0), what)) {
     return false;
   }
   const Py_buffer& v = b.view;
-  if (v.ndim != 2 || !has_items(v, itemsize, codes) || v.strides[1] != itemsize ||
-      v.strides[0] % itemsize != 0 || v.shape[0] > INT_MAX || v.shape[1] > INT_MAX ||
-      (rows_apart && v.shape[0] > 1 && v.strides[0] < v.shape[1] * itemsize &&
-       -v.strides[0] < v.shape[1] * itemsize)) {
+  const Py_ssize_t item = v.itemsize;
+  if (v.ndim != 2 || !has_items(v, codes) || v.strides[1] != item || v.strides[0] % item != 0 ||
+      v.shape[0] > INT_MAX || v.shape[1] > INT_MAX ||
+      (rows_apart && v.shape[0] > 1 && v.strides[0] < v.shape[1] * item &&
+       -v.strides[0] < v.shape[1] * item)) {
     PyErr_Format(PyExc_ValueError,
-                 "%s: expected a 2-D buffer of %zd-byte items (struct code in '%s'), contiguous "
-                 "along rows%s", what, itemsize, codes, rows_apart ? ", rows apart" : "");
+                 "%s: expected a 2-D buffer of items '%s' (b int8, B uint8, i int32), contiguous "
+                 "along rows%s", what, codes, rows_apart ? ", rows apart" : "");
     return false;
   }
   return true;
 }
 
-// n contiguous `itemsize`-byte items of a struct code in `codes`.
-bool vector(Buffer& b, PyObject* obj, Py_ssize_t n, Py_ssize_t itemsize, const char* codes,
-            const char* what) {
+// n contiguous items of a struct code in `codes`.
+bool vector(Buffer& b, PyObject* obj, Py_ssize_t n, const char* codes, const char* what) {
   if (!b.get(obj, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT, what)) return false;
-  if (!has_items(b.view, itemsize, codes) || b.view.len != n * itemsize) {
-    PyErr_Format(PyExc_ValueError,
-                 "%s: expected %zd values of %zd bytes (struct code in '%s'), got %zd bytes of "
-                 "'%s'", what, n, itemsize, codes, b.view.len,
-                 b.view.format == nullptr ? "B" : b.view.format);
+  if (!has_items(b.view, codes) || b.view.len != n * b.view.itemsize) {
+    PyErr_Format(PyExc_ValueError, "%s: expected %zd values of '%s', got %zd bytes of '%s'", what,
+                 n, codes, b.view.len, b.view.format == nullptr ? "B" : b.view.format);
     return false;
   }
   return true;
@@ -94,7 +94,7 @@ PyObject* pack(PyObject*, PyObject* args) {
   if (!PyArg_ParseTuple(args, "Op", &w_obj, &flip)) return nullptr;
   Buffer w;
   if (!w.get(w_obj, PyBUF_STRIDES | PyBUF_FORMAT, "weights")) return nullptr;
-  if (w.view.ndim != 2 || !has_items(w.view, 1, "bB") || w.view.shape[0] > INT_MAX ||
+  if (w.view.ndim != 2 || !has_items(w.view, "bB") || w.view.shape[0] > INT_MAX ||
       w.view.shape[1] > INT_MAX) {
     PyErr_SetString(PyExc_ValueError, "weights: expected a 2-D buffer of int8 or uint8");
     return nullptr;
@@ -116,12 +116,11 @@ PyObject* gemm(PyObject*, PyObject* args) {
     return nullptr;
   }
   Buffer x, out, packed, zw, folded, mult, shift, multf;
-  if (!matrix(x, x_obj, false, 1, "bB", false, "x")) return nullptr;
-  if (!out.get(out_obj, PyBUF_STRIDES | PyBUF_WRITABLE | PyBUF_FORMAT, "out")) return nullptr;
-  const Py_ssize_t out_item = out.view.itemsize;
-  if (!matrix(out, out_obj, true, out_item, out_item == 4 ? "il" : "bB", true, "out")) {
+  if (!matrix(x, x_obj, false, "bB", false, "x") ||
+      !matrix(out, out_obj, true, "ilbB", true, "out")) {
     return nullptr;
   }
+  const Py_ssize_t out_item = out.view.itemsize;
   const Py_ssize_t m = x.view.shape[0], k = x.view.shape[1], n = out.view.shape[1];
   if (out.view.shape[0] != m) {
     PyErr_Format(PyExc_ValueError, "out has %zd rows, x has %zd", out.view.shape[0], m);
@@ -133,10 +132,10 @@ PyObject* gemm(PyObject*, PyObject* args) {
                  packed.view.len, n, k);
     return nullptr;
   }
-  if (!vector(zw, zw_obj, n, 4, "il", "zw") || !vector(folded, folded_obj, n, 4, "il", "folded") ||
-      !vector(mult, mult_obj, n, 4, "il", "multiplier") ||
-      !vector(shift, shift_obj, n, 4, "il", "shift") ||
-      !vector(multf, multf_obj, n, 4, "f", "multiplier_f32")) {
+  if (!vector(zw, zw_obj, n, "il", "zw") || !vector(folded, folded_obj, n, "il", "folded") ||
+      !vector(mult, mult_obj, n, "il", "multiplier") ||
+      !vector(shift, shift_obj, n, "il", "shift") ||
+      !vector(multf, multf_obj, n, "f", "multiplier_f32")) {
     return nullptr;
   }
   if (rounding < GQ_ROUND_GEMMLOWP || rounding > GQ_ROUND_F32) {
