@@ -7,16 +7,17 @@
 //
 // x is an (M, K) buffer of int8 or uint8 and out an (M, N) buffer of int32 (accumulators) or of
 // int8 / uint8 codes (requantized, zero_point and qmin <= qmax within the codes' range); both may
-// have any row stride (out's rows may not overlap) but must be contiguous along a row. w is an
-// (N, K) int8 or uint8 buffer of any strides. zw, folded, multiplier and shift are N int32
-// values and multiplier_f32 N float32 values, contiguous, in native byte order. Every type, size
-// and stride is checked against the buffers before any pointer is read (a ValueError, or a
-// TypeError for an object that is no buffer of the kind); the GIL is released while the product
-// runs.
+// have any row stride but must be contiguous along a row, and out's rows overlap neither each
+// other nor any input. w is an (N, K) int8 or uint8 buffer of any strides. zw, folded,
+// multiplier and shift are N int32 values and multiplier_f32 N float32 values, contiguous, in
+// native byte order. Every type, size and stride is checked against the buffers before any
+// pointer is read (a ValueError, or a TypeError for an object that is no buffer of the kind);
+// the GIL is released while the product runs.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <cstring>
+#include <initializer_list>
 
 #include "igemm_vnni.h"
 
@@ -86,6 +87,28 @@ bool vector(Buffer& b, PyObject* obj, Py_ssize_t n, const char* codes, const cha
   return true;
 }
 
+// The address range [first, last) of the bytes a buffer's items cover (empty for no items).
+void extent(const Py_buffer& v, const char** first, const char** last) {
+  const char* lo = (const char*)v.buf;
+  const char* hi = lo + v.len;
+  if (v.strides != nullptr && v.len > 0) {
+    hi = lo + v.itemsize;
+    for (int d = 0; d < v.ndim; ++d) {
+      (v.strides[d] < 0 ? lo : hi) += v.strides[d] * (v.shape[d] - 1);
+    }
+  }
+  *first = lo;
+  *last = v.len > 0 ? hi : lo;
+}
+
+// Whether two buffers' byte ranges are disjoint.
+bool disjoint(const Py_buffer& a, const Py_buffer& b) {
+  const char *a0, *a1, *b0, *b1;
+  extent(a, &a0, &a1);
+  extent(b, &b0, &b1);
+  return a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0;
+}
+
 PyObject* supported(PyObject*, PyObject*) { return PyBool_FromLong(gq_cpu_supported()); }
 
 PyObject* pack(PyObject*, PyObject* args) {
@@ -137,6 +160,12 @@ PyObject* gemm(PyObject*, PyObject* args) {
       !vector(shift, shift_obj, n, "il", "shift") ||
       !vector(multf, multf_obj, n, "f", "multiplier_f32")) {
     return nullptr;
+  }
+  for (const Buffer* in : {&x, &packed, &zw, &folded, &mult, &shift, &multf}) {
+    if (!disjoint(out.view, in->view)) {
+      PyErr_SetString(PyExc_ValueError, "out overlaps an input");
+      return nullptr;
+    }
   }
   if (rounding < GQ_ROUND_GEMMLOWP || rounding > GQ_ROUND_F32) {
     PyErr_Format(PyExc_ValueError, "unknown rounding code %d", rounding);

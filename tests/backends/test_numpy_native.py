@@ -230,6 +230,8 @@ def test_extension_checks_buffer_sizes():
     ("big-endian out", "out: expected a 2-D buffer of items"),
     ("out rows at a stride of 6 bytes", "out: expected"),
     ("overlapping out rows", "rows apart"),
+    ("out over x", "out overlaps an input"),
+    ("out over zw", "out overlaps an input"),
     ("bool x", "x: expected a 2-D buffer of items"),
     ("uint32 zw", "zw: expected 3 values of 'il'"),
     ("int32 multiplier_f32", "multiplier_f32: expected 3 values"),
@@ -243,6 +245,7 @@ def test_extension_rejects_buffers_of_another_type_or_layout(case, pattern):
 
     packed = _igemm.pack(np.ones((3, 8), np.int8), False)
     i32, f32 = np.zeros(3, np.int32), np.zeros(3, np.float32)
+    shared = np.zeros(64, np.int8)
     args = {"x": np.ones((2, 8), np.uint8), "zw": i32, "multiplier_f32": f32, "zero_point": 0,
             "qmin": -128, "qmax": 127, "out": np.zeros((2, 3), np.int32)}
     tweak = {
@@ -252,6 +255,9 @@ def test_extension_rejects_buffers_of_another_type_or_layout(case, pattern):
             np.zeros(8, np.int32), (2, 3), (6, 4))},
         "overlapping out rows": {"out": np.lib.stride_tricks.as_strided(
             np.zeros(8, np.int32), (2, 3), (8, 4))},
+        "out over x": {"x": shared[:16].reshape(2, 8), "out": shared[8:14].reshape(2, 3)},
+        "out over zw": {"zw": shared.view(np.int32)[:3], "out": shared.view(np.int32)[2:8]
+                        .reshape(2, 3)},
         "bool x": {"x": np.ones((2, 8), bool)},
         "uint32 zw": {"zw": np.zeros(3, np.uint32)},
         "int32 multiplier_f32": {"multiplier_f32": i32},
