@@ -39,6 +39,8 @@ def check_accumulator(
     if bias is not None:
         bound = bound + np.abs(np.asarray(bias, dtype=np.int64))
     bound = np.atleast_1d(bound)
+    if bound.size == 0:
+        return
     worst = int(np.argmax(bound))
     if bound[worst] > INT32_MAX:
         raise OverflowRiskError(

@@ -33,6 +33,11 @@ class Requant:
     def __post_init__(self) -> None:
         if self.rounding not in ROUNDING_MODES:
             raise QuantizationError(f"rounding must be one of {ROUNDING_MODES}: {self.rounding!r}")
+        if self.dtype not in ("int8", "uint8"):
+            raise QuantizationError(
+                f"requantized output must be int8 or uint8, got {self.dtype!r} "
+                "(int32 accumulators come from requant=None)"
+            )
         lo, hi = dtype_bounds(self.dtype)
         object.__setattr__(self, "zero_point", check_int("zero point", self.zero_point, lo, hi))
         for what in ("qmin", "qmax"):

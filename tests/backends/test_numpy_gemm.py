@@ -182,3 +182,9 @@ def test_matmul_without_requant(nb):
     got = nb.matmul(a, b, p)
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got, want)
+
+
+def test_gemm_with_no_output_channels(nb):
+    p = GemmParams("fc", np.zeros((0, 3), np.int8), np.zeros(0), 0, "uint8", np.zeros(0),
+                   Requant(np.zeros(0, int), np.zeros(0, int), "gemmlowp", 0, -128, 127, "int8"))
+    assert nb.gemm(np.zeros((4, 3), np.uint8), p).shape == (4, 0)

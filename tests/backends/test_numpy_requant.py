@@ -92,6 +92,7 @@ def test_requantize_in_row_blocks_on_threads_equals_one_block(monkeypatch):
     ("zero_point", 128, "zero point 128"),
     ("zero_point", 1e30, "must be an integer"),
     ("qmin", True, "must be an integer"),
+    ("dtype", "int32", "must be int8 or uint8"),
 ])
 def test_requant_refuses_values_kernels_cannot_hold(field, value, message):
     fields = {"multiplier": np.array([2**30]), "shift": np.array([0]), "rounding": "gemmlowp",

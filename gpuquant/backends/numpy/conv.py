@@ -3,8 +3,7 @@
 Padding holds the input zero point (real 0), so every output is a GEMM row over
 ``K = KH*KW*C_in/groups`` values and ops/gemm.py's folding applies:
 ``acc = patch . w[o] - zw[o] * rowsum(patch) + folded_bias[o]`` (ops/conv.py). With
-``native=True`` the GEMMs run on the native int8 core (native.py), requantization to 8-bit codes
-fused (``fuses``).
+``native=True`` the GEMMs run on the native int8 core (native.py), requantization fused.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from ...ops import Conv2DParams
 from ..operands import requant_operands
 from .checks import check_input
 from .gemm import exact_matmul
-from .native import CACHE, NativeOperands, fuses, gemm_into, native_operands
+from .native import CACHE, NativeOperands, gemm_into, native_operands
 from .requant import requantize
 
 IM2COL_BUDGET = 1 << 24  # elements of one im2col block (16 MiB of 8-bit codes)
@@ -50,7 +49,7 @@ def conv2d(x: np.ndarray, p: Conv2DParams, native: bool = False) -> np.ndarray:
     check_input(p.name, "input", x, p.input_dtype, 4)
     _, oh, ow, _ = p.output_shape(x.shape)
     xp = _pad_spatial(x, p.padding, p.input_zero_point)
-    if native and fuses(p.requant) and not p.is_depthwise:
+    if native and not p.is_depthwise:
         return _grouped_native(xp, p, (oh, ow))
     if p.is_depthwise:
         acc = _depthwise_acc(xp, p, (oh, ow))

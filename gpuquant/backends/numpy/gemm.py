@@ -15,7 +15,7 @@ The zero-point terms then follow ops/gemm.py:
 ``acc[m,n] = sum_k x[m,k] w[n,k] - zw[n] * rowsum(x)[m] + folded_bias[n]``.
 
 With ``native=True`` the same integers come from the native int8 core instead (native.py), which
-also fuses the zero-point terms and the requantization (to 8-bit codes: ``fuses``).
+also fuses the zero-point terms and the requantization.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ...errors import ShapeError
 from ...ops import GemmParams, MatMulParams
 from ..operands import requant_operands
 from .checks import check_input
-from .native import CACHE, fuses, gemm_into, native_operands
+from .native import CACHE, gemm_into, native_operands
 from .requant import requantize
 
 FLOAT32_EXACT = 2**24
@@ -88,7 +88,7 @@ def gemm(x: np.ndarray, p: GemmParams, native: bool = False) -> np.ndarray:
         raise ShapeError(
             f"layer {p.name!r}: input of shape {x.shape} does not match weight {p.weight.shape}"
         )
-    if native and fuses(p.requant):
+    if native:
         n = p.weight.shape[0]
         ops = CACHE.get(p, lambda: native_operands(
             p.weight, p.weight_zero_point, p.folded_bias, p.input_dtype,
@@ -115,7 +115,7 @@ def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, native: bool = False) 
             f"layer {p.name!r}: expected (..., M, {p.k}) @ (..., {p.k}, N), "
             f"got {a.shape} @ {b.shape}"
         )
-    if native and fuses(p.requant):
+    if native:
         return _native_matmul(a, b, p)
     za = np.int64(p.a_zero_point)
     zb = p.b_zero_point.astype(np.int64)

@@ -10,8 +10,7 @@ It computes the same integers as the float32-BLAS path of gemm.py, requantizatio
     acc = sum x' w' - zw' * rowsum(x') + folded'
     zw' = zw - cw        folded' = F - cx * (colsum(w') - K * zw')      (mod 2**32)
 
-The epilogue writes int32 accumulators or requantized 8-bit codes; an op requantizing to int32
-runs on the BLAS path (``fuses``). ``core`` selects the path: "vnni" (native, an error where it
+The epilogue writes int32 accumulators or requantized 8-bit codes. ``core`` selects the path: "vnni" (native, an error where it
 cannot run), "blas" (float32 BLAS) or "auto" (native where available).
 """
 
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import BackendUnavailableError
-from ...ops import Requant
 from ..operands import ParamsCache, RequantOperands, wrap_int32
 from .threads import for_row_blocks
 
@@ -61,12 +59,6 @@ def use_native(core: str) -> bool:
     if core == "vnni" and not available:
         raise BackendUnavailableError(f"int8 core 'vnni' unavailable: {why}")
     return available
-
-
-def fuses(requant: Requant | None) -> bool:
-    """Whether the core computes an op with epilogue ``requant``: int32 accumulators (None) or
-    requantization to int8 / uint8 codes."""
-    return requant is None or requant.dtype in ("int8", "uint8")
 
 
 @dataclass(frozen=True)
