@@ -10,8 +10,9 @@ It computes the same integers as the float32-BLAS path of gemm.py, requantizatio
     acc = sum x' w' - zw' * rowsum(x') + folded'
     zw' = zw - cw        folded' = F - cx * (colsum(w') - K * zw')      (mod 2**32)
 
-The epilogue writes int32 accumulators or requantized 8-bit codes. ``core`` selects the path: "vnni" (native, an error where it
-cannot run), "blas" (float32 BLAS) or "auto" (native where available).
+The epilogue writes int32 accumulators or requantized 8-bit codes. ``core`` selects the path:
+"vnni" (native, an error where it cannot run), "blas" (float32 BLAS) or "auto" (native where
+available).
 """
 
 from __future__ import annotations
