@@ -25,8 +25,9 @@ class ModelFormatError(GpuquantError, ValueError):
     """A model file that is corrupt, truncated, of an unknown version, or inconsistent."""
 
 
-class BackendUnavailableError(GpuquantError, RuntimeError):
-    """A backend was requested that cannot run here (the message says why)."""
+class BackendUnavailableError(GpuquantError, RuntimeError, ValueError):
+    """A backend was requested that is not one of gpuquant's or cannot run here (the message
+    says why)."""
 
 
 class DataError(GpuquantError, ValueError):

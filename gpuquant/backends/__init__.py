@@ -2,7 +2,8 @@
 
 Choice, in order: the ``name`` argument, else the ``GPUQUANT_BACKEND`` environment variable,
 else ``"auto"``. ``auto`` takes CuPy when it imports and a CUDA device answers, else NumPy.
-Asking for ``"cupy"`` where it cannot run raises BackendUnavailableError saying why.
+Asking for ``"cupy"`` where it cannot run, or for a name that is none of these, raises
+BackendUnavailableError saying why.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def resolve_backend(name: str | None = None) -> BackendChoice:
     requested = name or os.environ.get(ENV_VAR) or "auto"
     source = "argument" if name else (f"{ENV_VAR}" if os.environ.get(ENV_VAR) else "default")
     if requested not in BACKEND_NAMES:
-        raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {requested!r} ({source})")
+        case = "; names are lower case" if requested.lower() in BACKEND_NAMES else ""
+        raise BackendUnavailableError(
+            f"backend must be one of {', '.join(BACKEND_NAMES)}, got {requested!r} "
+            f"({'from ' + ENV_VAR if source == ENV_VAR else source}{case})"
+        )
     if requested == "numpy":
         return BackendChoice(requested, "numpy", f"numpy requested ({source})")
     ok, why = cupy_status()

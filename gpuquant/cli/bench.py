@@ -4,6 +4,7 @@ available backend, on one batch repeated."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -29,14 +30,15 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive, default=256, help="images per run")
     p.add_argument("--repeat", type=positive, default=5, help="timed runs per measurement")
     p.add_argument("--batch-size", type=positive, default=500, help="calibration batch size")
-    p.add_argument("--backend", choices=("numpy", "cupy"),
-                   help="time only this backend (default: every available one)")
+    p.add_argument("--backend", choices=("auto", "numpy", "cupy"),
+                   help="time only this backend (default: GPUQUANT_BACKEND if set, else every "
+                   "available one)")
     add_quant_options(p)
     p.add_argument("--json", metavar="PATH")
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..backends import resolve_backend
+    from ..backends import ENV_VAR, resolve_backend
     from ..compare.evaluate import available_backends
     from ..compare.tables import format_table
     from ..graph.executor import run_graph
@@ -44,7 +46,10 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.model is not None and args.calib is None:
         parser.error("bench MODEL needs --calib CALIB.npz")
-    names = [resolve_backend(args.backend).name] if args.backend else available_backends()
+    if args.backend or os.environ.get(ENV_VAR):
+        names = [resolve_backend(args.backend).name]
+    else:
+        names = available_backends()
     graph, onnx_path, evaluation, calib = load_model_and_data(args, need_eval=args.model is None)
     model, calib_used = quantize(onnx_path, calib, args, {})
     source = evaluation if evaluation is not None else calib

@@ -143,3 +143,27 @@ def test_empty_model_file(tmp_path, capsys):
     empty.write_bytes(b"")
     _fails(["run", str(empty), "--input", str(empty), "-o", str(tmp_path / "y.npz")],
            capsys, "empty.gq", "empty")
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "m.gq", "--input", "x.npz", "-o", "y.npz"], ["compare"], ["bench"],
+])
+def test_an_unknown_backend_in_the_environment(monkeypatch, capsys, argv):
+    monkeypatch.setenv("GPUQUANT_BACKEND", "tpu")
+    _fails(argv, capsys, "got 'tpu' (from GPUQUANT_BACKEND)")
+
+
+def test_info_reports_an_unknown_backend_in_the_environment(monkeypatch, capsys):
+    monkeypatch.setenv("GPUQUANT_BACKEND", "NumPy")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "got 'NumPy' (from GPUQUANT_BACKEND; names are lower case)" in out
+
+
+def test_bench_follows_the_backend_of_the_environment(monkeypatch, capsys):
+    from gpuquant.backends import cupy_status
+
+    if cupy_status()[0]:
+        pytest.skip("a CUDA device is present, so the cupy backend is available")
+    monkeypatch.setenv("GPUQUANT_BACKEND", "cupy")
+    _fails(["bench"], capsys, "cupy backend requested (GPUQUANT_BACKEND)")

@@ -80,3 +80,11 @@ def test_quantize_model_records_source_and_calibration(mnist):
     assert model.metadata["source"]["file"] == "mnist_cnn.onnx"
     assert model.metadata["calibration"] == {"method": "minmax"}
     assert model.metadata["float_nodes"] == [] and model.metadata["warnings"] == []
+
+
+def test_an_unknown_backend_name_is_a_gpuquant_error(mnist):
+    from gpuquant.errors import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="got 'tpu'") as exc:
+        InferenceSession(mnist[0], backend="tpu")
+    assert isinstance(exc.value, ValueError)
