@@ -5,6 +5,7 @@ from .errors import (
     CalibrationError,
     DataError,
     GpuquantError,
+    MissingDependencyError,
     ModelFormatError,
     OverflowRiskError,
     QuantizationError,
@@ -30,8 +31,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError", "CalibrationError", "DataError", "GpuquantError",
-    "InferenceSession", "ModelFormatError", "OverflowRiskError", "QuantParams",
-    "QuantizationError", "ShapeError", "UnsupportedOpError", "__version__", "choose_qparams",
-    "dequantize", "get_backend", "load", "multiply_by_quantized_multiplier", "quantize",
-    "quantize_model", "quantize_multiplier", "save",
+    "InferenceSession", "MissingDependencyError", "ModelFormatError", "OverflowRiskError",
+    "QuantParams", "QuantizationError", "ShapeError", "UnsupportedOpError", "__version__",
+    "choose_qparams", "dequantize", "get_backend", "load", "multiply_by_quantized_multiplier",
+    "quantize", "quantize_model", "quantize_multiplier", "save",
 ]

@@ -37,3 +37,8 @@ class DataError(GpuquantError, ValueError):
 
 class ShapeError(GpuquantError, ValueError):
     """An input whose shape or dtype does not match what the model or kernel expects."""
+
+
+class MissingDependencyError(GpuquantError, ImportError):
+    """An optional package that a model format or feature needs is not installed (the message
+    names the pip extra that brings it)."""

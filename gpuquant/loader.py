@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ModelFormatError
+from .extras import requires_extra
 from .integer.model import IntegerModel
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -38,17 +39,19 @@ def load(path: str | Path, *, rounding: str | None = None) -> IntegerModel:
 
         return load_gq(path)
     if head[4:8] == TFLITE_IDENTIFIER:
-        from .frontends.tflite_model import load_tflite
+        with requires_extra("tflite", "reading a TFLite model"):
+            from .frontends.tflite_model import load_tflite
 
         return load_tflite(path, rounding=rounding or "reference")
     return _load_onnx_integer(path)
 
 
 def _load_onnx_integer(path: Path) -> IntegerModel:
-    import onnx
+    with requires_extra("onnx", "reading an ONNX model"):
+        import onnx
 
-    from .frontends.onnx_qdq import QDQ_OPS, import_qdq
-    from .frontends.onnx_qoperator import is_qoperator_onnx, load_qoperator_onnx
+        from .frontends.onnx_qdq import QDQ_OPS, import_qdq
+        from .frontends.onnx_qoperator import is_qoperator_onnx, load_qoperator_onnx
 
     try:
         proto = onnx.load(str(path))

@@ -26,6 +26,35 @@ def test_import_needs_only_numpy():
     assert out.stdout.strip() == "numpy"
 
 
+def test_a_missing_extra_is_named(tmp_path):
+    tflite_file, onnx_file = tmp_path / "m.tflite", tmp_path / "m.onnx"
+    tflite_file.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(24))
+    onnx_file.write_bytes(b"\x08\x07")
+    code = (
+        "import sys\n"
+        "for m in ('onnx', 'tflite'):\n"
+        "    sys.modules[m] = None\n"
+        "import numpy as np, gpuquant\n"
+        "calls = [lambda: gpuquant.load(sys.argv[1]), lambda: gpuquant.load(sys.argv[2]),\n"
+        "         lambda: gpuquant.quantize_model(sys.argv[2], np.zeros((1, 2), np.float32))]\n"
+        "for call in calls:\n"
+        "    try:\n"
+        "        call()\n"
+        "    except gpuquant.MissingDependencyError as e:\n"
+        "        assert isinstance(e, ImportError)\n"
+        "        print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tflite_file), str(onnx_file)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "reading a TFLite model needs tflite, which is not installed; install it with "
+        "pip install 'gpuquant[tflite]' (or pip install tflite)",
+        *["reading an ONNX model needs onnx, which is not installed; install it with "
+          "pip install 'gpuquant[onnx]' (or pip install onnx)"] * 2,
+    ]
+
+
 def test_tflite_by_content_and_rounding_switch(tmp_path):
     src = CASES / "tflite" / "model1_cnn_int8.tflite"
     renamed = tmp_path / "model.bin"  # the extension does not decide

@@ -115,7 +115,10 @@ def load_data(path: str, graph, input_name: str | None, what: str):
 def load_model_and_data(args: argparse.Namespace, need_eval: bool):
     """(graph, onnx path, evaluation set or None, calibration set) for compare/bench/quantize."""
     from ..compare.datasets import MNIST_MODEL, load_mnist
-    from ..frontends.onnx_float import load_onnx
+    from ..extras import requires_extra
+
+    with requires_extra("onnx", "reading an ONNX model"):
+        from ..frontends.onnx_float import load_onnx
 
     if args.model is None:
         graph = load_onnx(MNIST_MODEL)

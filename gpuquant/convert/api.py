@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..calibrate.calibrator import calibrate_with_means
+from ..extras import requires_extra
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
 from .converter import convert
@@ -39,7 +40,8 @@ def quantize_model(
     if isinstance(model, Graph):
         graph = model
     else:
-        from ..frontends.onnx_float import load_onnx  # onnx is an optional dependency
+        with requires_extra("onnx", "reading an ONNX model"):
+            from ..frontends.onnx_float import load_onnx
 
         graph = load_onnx(str(model))
     ranges, means = calibrate_with_means(graph, calibration_data, method=method,

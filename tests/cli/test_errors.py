@@ -167,3 +167,25 @@ def test_bench_follows_the_backend_of_the_environment(monkeypatch, capsys):
         pytest.skip("a CUDA device is present, so the cupy backend is available")
     monkeypatch.setenv("GPUQUANT_BACKEND", "cupy")
     _fails(["bench"], capsys, "cupy backend requested (GPUQUANT_BACKEND)")
+
+
+@pytest.mark.parametrize("package, frontend, suffix, head", [
+    ("tflite", "gpuquant.frontends.tflite_model", ".tflite", b"\x1c\x00\x00\x00TFL3"),
+    ("onnx", "gpuquant.frontends.onnx_float", ".onnx", b"\x08\x07"),
+], ids=["tflite", "onnx"])
+def test_run_without_the_models_extra(monkeypatch, tmp_path, capsys, package, frontend, suffix,
+                                      head):
+    monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.delitem(sys.modules, frontend, raising=False)
+    model = tmp_path / f"m{suffix}"
+    model.write_bytes(head + bytes(24))
+    np.savez(tmp_path / "x.npz", input=np.zeros((1, 4), np.float32))
+    _fails(["run", str(model), "--input", str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz")],
+           capsys, f"pip install 'gpuquant[{package}]'")
+
+
+def test_quantize_without_onnx(monkeypatch, mnist_files, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.delitem(sys.modules, "gpuquant.frontends.onnx_float", raising=False)
+    _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
+            "-o", str(tmp_path / "o.gq")], capsys, "pip install 'gpuquant[onnx]'")
