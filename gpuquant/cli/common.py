@@ -118,13 +118,13 @@ def load_model_and_data(args: argparse.Namespace, need_eval: bool):
     from ..extras import requires_extra
 
     with requires_extra("onnx", "reading an ONNX model"):
-        from ..frontends.onnx_float import load_onnx
+        from ..frontends.onnx_float import load_float_onnx
 
     if args.model is None:
-        graph = load_onnx(MNIST_MODEL)
+        graph = load_float_onnx(MNIST_MODEL)
         return graph, MNIST_MODEL, load_mnist("test") if need_eval else None, load_mnist("calib")
     path = existing(args.model, "model file")
-    graph = load_onnx(path)
+    graph = load_float_onnx(path)
     evaluation = load_data(args.data, graph, args.input_name, "data") if need_eval else None
     return graph, path, evaluation, load_data(args.calib, graph, args.input_name, "calibration")
 

@@ -41,9 +41,9 @@ def quantize_model(
         graph = model
     else:
         with requires_extra("onnx", "reading an ONNX model"):
-            from ..frontends.onnx_float import load_onnx
+            from ..frontends.onnx_float import load_float_onnx
 
-        graph = load_onnx(str(model))
+        graph = load_float_onnx(str(model))
     ranges, means = calibrate_with_means(graph, calibration_data, method=method,
                                          progress=progress, batch_size=batch_size,
                                          means=bias_correction, **observer_kwargs)

@@ -44,6 +44,10 @@ from ..graph.float_ops import REGISTRY
 from ..graph.ir import Graph, Node, TensorInfo
 
 MIN_OPSET, MAX_OPSET = 11, 21
+QUANTIZED_OPS = frozenset({
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QGemm", "MatMulInteger",
+    "ConvInteger",
+})
 _BATCH = "gpuquant_batch"
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
@@ -688,6 +692,29 @@ def _live(nodes: list[Node], outputs: set[str]) -> list[Node]:
     return kept[::-1]
 
 
+def is_quantized_op(op_type: str) -> bool:
+    """Whether ``op_type`` belongs to a quantized ONNX model: QDQ (QuantizeLinear,
+    DequantizeLinear) or QOperator (QLinear*, QGemm, MatMulInteger, ConvInteger)."""
+    return op_type in QUANTIZED_OPS or op_type.startswith("QLinear")
+
+
+def load_float_onnx(model: ModelSource) -> Graph:
+    """``load_onnx`` for a model about to be quantized: an ONNX model that is already quantized
+    (a node for which ``is_quantized_op``) is a ModelFormatError saying so and that
+    ``gpuquant.load`` / ``gpuquant run`` run it as it is."""
+    proto, where = _parse(model)
+    quantized = [(_node_name(p, i), p.op_type) for i, p in enumerate(proto.graph.node)
+                 if is_quantized_op(p.op_type) and p.domain in ("", "ai.onnx", "com.microsoft")]
+    if quantized:
+        name, op = quantized[0]
+        raise ModelFormatError(
+            f"{where!r} is an already quantized ONNX model ({len(quantized)} quantized nodes, "
+            f"e.g. {name!r}, a {op}): run it as it is with gpuquant.load(...) or "
+            f"`gpuquant run`; gpuquant.quantize_model and `gpuquant quantize` take a float model"
+        )
+    return _graph(proto, where, False)
+
+
 def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
     """Float graph of an ONNX model given as a path, the file's bytes or a ModelProto.
 
@@ -695,7 +722,10 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
     UnsupportedOpError naming the op and node, unless ``allow_unsupported``, which keeps them
     with their raw ONNX attributes (the float executor then fails on them if it cannot run them).
     """
-    proto, where = _parse(model)
+    return _graph(*_parse(model), allow_unsupported)
+
+
+def _graph(proto: onnx.ModelProto, where: str, allow_unsupported: bool) -> Graph:
     opset = _opset(proto)
     g = proto.graph
     try:

@@ -189,3 +189,15 @@ def test_quantize_without_onnx(monkeypatch, mnist_files, tmp_path, capsys):
     monkeypatch.delitem(sys.modules, "gpuquant.frontends.onnx_float", raising=False)
     _fails(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
             "-o", str(tmp_path / "o.gq")], capsys, "pip install 'gpuquant[onnx]'")
+
+
+@pytest.mark.parametrize("command", ["quantize", "compare"])
+def test_an_already_quantized_model_points_to_run(mnist_files, tmp_path, capsys, command):
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[1] / "cases" / "onnx" / \
+        "cnn_qoperator_aint8_wint8_perchannel.onnx"
+    extra = ["-o", str(tmp_path / "o.gq")] if command == "quantize" else \
+        ["--data", mnist_files["test"]]
+    _fails([command, str(model), "--calib", mnist_files["calib"], *extra], capsys,
+           "is an already quantized ONNX model", "`gpuquant run`")

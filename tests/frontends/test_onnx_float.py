@@ -9,7 +9,7 @@ import pytest
 from onnx import helper
 
 from gpuquant.errors import ModelFormatError, UnsupportedOpError
-from gpuquant.frontends.onnx_float import load_onnx
+from gpuquant.frontends.onnx_float import load_float_onnx, load_onnx
 from gpuquant.graph.executor import run_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graph"))
@@ -89,6 +89,40 @@ def test_unsupported_op_is_named_unless_allowed():
     assert [n.op_type for n in graph.nodes] == ["Relu", "Tanh"]
     with pytest.raises(UnsupportedOpError, match="'act'.*Tanh"):
         run_graph(graph, {"x": np.zeros((1, 4), np.float32)})
+
+
+def _qdq_model():
+    return make_model(
+        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="x_q"),
+         helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"], name="x_dq"),
+         helper.make_node("Relu", ["d"], ["y"])],
+        [("x", [None, 4])], [("y", None)], initializers={"s": np.float32(0.1), "z": np.int8(0)},
+    )
+
+
+@pytest.mark.parametrize("model, fragment", [
+    (_qdq_model(), "(2 quantized nodes, e.g. 'x_q', a QuantizeLinear)"),
+    (ROOT / "tests" / "cases" / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx",
+     "(7 quantized nodes, e.g. 'x_QuantizeLinear', a QuantizeLinear)"),
+], ids=["qdq", "qoperator"])
+def test_an_already_quantized_model_is_refused_for_quantization(model, fragment):
+    with pytest.raises(ModelFormatError, match="already quantized") as exc:
+        load_float_onnx(model)
+    assert fragment in str(exc.value)
+    assert "gpuquant.load(...) or `gpuquant run`" in str(exc.value)
+
+
+def test_quantize_model_refuses_an_already_quantized_model():
+    from gpuquant.convert import quantize_model
+
+    path = ROOT / "tests" / "cases" / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx"
+    with pytest.raises(ModelFormatError, match="already quantized"):
+        quantize_model(path, np.zeros((1, 1, 28, 28), np.float32))
+
+
+def test_load_float_onnx_of_a_float_model_is_load_onnx():
+    graph = load_float_onnx(MNIST)
+    assert [n.name for n in graph.nodes] == [n.name for n in load_onnx(MNIST).nodes]
 
 
 def test_old_opset_is_refused():
