@@ -115,16 +115,17 @@ def load_data(path: str, graph, input_name: str | None, what: str):
 def load_model_and_data(args: argparse.Namespace, need_eval: bool):
     """(graph, onnx path, evaluation set or None, calibration set) for compare/bench/quantize."""
     from ..compare.datasets import MNIST_MODEL, load_mnist
+    from ..convert.converter import check_exclude
     from ..extras import requires_extra
 
     with requires_extra("onnx", "reading an ONNX model"):
         from ..frontends.onnx_float import load_float_onnx
 
-    if args.model is None:
-        graph = load_float_onnx(MNIST_MODEL)
-        return graph, MNIST_MODEL, load_mnist("test") if need_eval else None, load_mnist("calib")
-    path = existing(args.model, "model file")
+    path = MNIST_MODEL if args.model is None else existing(args.model, "model file")
     graph = load_float_onnx(path)
+    check_exclude(graph, args.exclude)
+    if args.model is None:
+        return graph, path, load_mnist("test") if need_eval else None, load_mnist("calib")
     evaluation = load_data(args.data, graph, args.input_name, "data") if need_eval else None
     return graph, path, evaluation, load_data(args.calib, graph, args.input_name, "calibration")
 

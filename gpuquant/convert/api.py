@@ -11,7 +11,7 @@ from ..calibrate.calibrator import calibrate_with_means
 from ..extras import requires_extra
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
-from .converter import convert
+from .converter import check_exclude, convert
 
 
 def quantize_model(
@@ -44,6 +44,7 @@ def quantize_model(
             from ..frontends.onnx_float import load_float_onnx
 
         graph = load_float_onnx(str(model))
+    check_exclude(graph, exclude)
     ranges, means = calibrate_with_means(graph, calibration_data, method=method,
                                          progress=progress, batch_size=batch_size,
                                          means=bias_correction, **observer_kwargs)

@@ -11,6 +11,7 @@ ONNX order, so they line up with the float model's.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 import numpy as np
@@ -40,6 +41,31 @@ def _unfuse(node: Node, act: Activation) -> tuple[Node, Node]:
     """The producer with its original output, and the activation node it absorbed."""
     producer = Node(node.op_type, node.name, list(node.inputs), [act.pre_output], dict(node.attrs))
     return producer, act.node
+
+
+LIST_ALL_NODES = 20
+
+
+def check_exclude(graph: Graph, exclude: Iterable[str]) -> frozenset[str]:
+    """The node names of ``exclude``; a name that is no node of ``graph`` raises
+    QuantizationError listing the graph's node names (all up to LIST_ALL_NODES of them, else
+    the closest ones to each unknown name, by containment and difflib, and their count)."""
+    excluded = frozenset(exclude)
+    names = [n.name for n in graph.nodes]
+    unknown = sorted(excluded - set(names))
+    if not unknown:
+        return excluded
+    if len(names) <= LIST_ALL_NODES:
+        valid = f"the graph's nodes are {names}"
+    else:
+        close = []
+        for name in unknown:
+            close += [n for n in names if name.lower() in n.lower()]
+            close += difflib.get_close_matches(name, names, n=5, cutoff=0.4)
+        close = list(dict.fromkeys(close))[:10]
+        valid = (f"closest node names: {close}; " if close else "") + \
+            f"the graph has {len(names)} nodes"
+    raise QuantizationError(f"exclude names nodes not in the graph: {unknown}; {valid}")
 
 
 def _lower(b: Builder, node: Node, act: Activation | None, excluded: bool) -> None:
@@ -103,10 +129,7 @@ def convert(
         )
     if rounding not in ROUNDING_MODES:
         raise QuantizationError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
-    excluded = frozenset(exclude)
-    unknown = excluded - {n.name for n in graph.nodes}
-    if unknown:
-        raise QuantizationError(f"exclude names nodes not in the graph: {sorted(unknown)}")
+    excluded = check_exclude(graph, exclude)
     folded, fused = fuse_activations(fold_batchnorm(graph, excluded), excluded)
     b = Builder(folded, ranges, infer_shapes(folded), activation_dtype, per_channel, rounding,
                 given_qparams, given_codes, input_means)
