@@ -21,6 +21,8 @@ from .observers import (
 METHODS = ("minmax", "moving_average", "percentile", "entropy", "mse")
 
 
+CALIBRATION_BATCH_SIZE = 256  # samples per calibration batch, everywhere (API and CLI)
+
 def make_observer(method: str, name: str, **kwargs) -> Observer:
     """The observer of ``method`` (METHODS) for tensor ``name``, with observer options."""
     if method == "minmax":
@@ -58,7 +60,7 @@ def calibrate(
     method: str = "minmax",
     tensors: list[str] | None = None,
     progress: bool = True,
-    batch_size: int = 256,
+    batch_size: int = CALIBRATION_BATCH_SIZE,
     **observer_kwargs,
 ) -> dict[str, tuple[float, float]]:
     """Range ``(rmin, rmax)`` of each float activation of ``graph`` over ``batches``
@@ -74,7 +76,7 @@ def calibrate_with_means(
     method: str = "minmax",
     tensors: list[str] | None = None,
     progress: bool = True,
-    batch_size: int = 256,
+    batch_size: int = CALIBRATION_BATCH_SIZE,
     means: bool = True,
     **observer_kwargs,
 ) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:

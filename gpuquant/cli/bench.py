@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE
 from .common import (
     add_quant_options,
     load_model_and_data,
@@ -29,7 +30,9 @@ def add_parser(sub) -> None:
                    help="calibration samples (needed with MODEL; also the timed inputs)")
     p.add_argument("--batch", type=positive, default=256, help="images per run")
     p.add_argument("--repeat", type=positive, default=5, help="timed runs per measurement")
-    p.add_argument("--batch-size", type=positive, default=500, help="calibration batch size")
+    p.add_argument("--batch-size", dest="calib_batch_size", type=positive, metavar="N",
+                   default=CALIBRATION_BATCH_SIZE,
+                   help="calibration batch size (default: %(default)s, as quantize_model)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"),
                    help="time only this backend (default: GPUQUANT_BACKEND if set, else every "
                    "available one)")

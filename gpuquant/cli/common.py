@@ -140,7 +140,7 @@ def quantize(onnx_path: Path, calib, args: argparse.Namespace, timings: dict[str
     model = quantize_model(
         onnx_path, calib.inputs, args.method, activation_dtype=args.activation_dtype,
         per_channel=not args.per_tensor, rounding=args.rounding, exclude=tuple(args.exclude),
-        batch_size=args.batch_size, progress=True, bias_correction=args.bias_correction,
+        batch_size=args.calib_batch_size, progress=True, bias_correction=args.bias_correction,
     )
     timings["quantize"] = time.perf_counter() - start
     return model, calib
@@ -148,7 +148,8 @@ def quantize(onnx_path: Path, calib, args: argparse.Namespace, timings: dict[str
 
 def quant_settings(args: argparse.Namespace, calib) -> dict[str, Any]:
     return {
-        "calibration": calib.name, "calibration_images": len(calib), "method": args.method,
+        "calibration": calib.name, "calibration_images": len(calib),
+        "calibration_batch_size": args.calib_batch_size, "method": args.method,
         "activation_dtype": args.activation_dtype, "per_channel": not args.per_tensor,
         "rounding": args.rounding, "exclude": list(args.exclude),
         "bias_correction": args.bias_correction,

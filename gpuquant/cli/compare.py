@@ -7,6 +7,7 @@ import argparse
 import time
 from typing import Any
 
+from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE
 from .common import (
     BACKEND_HELP,
     add_quant_options,
@@ -30,7 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--data", metavar="TEST.npz", help="evaluation samples (and 'labels')")
     p.add_argument("--calib", metavar="CALIB.npz", help="calibration samples")
     p.add_argument("--limit", type=positive, metavar="N", help="evaluate the first N samples")
-    p.add_argument("--batch-size", type=positive, default=500)
+    p.add_argument("--batch-size", type=positive, default=500,
+                   help="evaluation batch size (default: %(default)s)")
+    p.add_argument("--calib-batch-size", type=positive, default=CALIBRATION_BATCH_SIZE,
+                   metavar="N", help="calibration batch size (default: %(default)s, as "
+                   "quantize_model and gpuquant quantize)")
     p.add_argument("--layer-images", type=non_negative, default=500, metavar="N",
                    help="samples for the per-layer SQNR table (0: skip it)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=BACKEND_HELP)

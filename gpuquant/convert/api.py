@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibrate.calibrator import calibrate_with_means
+from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE, calibrate_with_means
 from ..extras import requires_extra
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
@@ -23,7 +23,7 @@ def quantize_model(
     per_channel: bool = True,
     rounding: str = "gemmlowp",
     exclude: Iterable[str] = (),
-    batch_size: int = 256,
+    batch_size: int = CALIBRATION_BATCH_SIZE,
     progress: bool = False,
     bias_correction: bool = False,
     **observer_kwargs,

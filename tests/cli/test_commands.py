@@ -88,3 +88,28 @@ def test_bench_model_without_calibration_is_a_usage_error(mnist_files, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench", mnist_files["model"]])
     assert exc.value.code == 2 and "needs --calib" in capsys.readouterr().err
+
+
+def test_the_cli_calibrates_as_quantize_model_does(mnist_files, tmp_path, capsys):
+    """One default calibration batch: moving_average depends on it (300 samples are one batch
+    of 500 but two of 256), so the CLI's model must equal quantize_model's."""
+    import inspect
+
+    import gpuquant
+    from gpuquant.calibrate.calibrator import CALIBRATION_BATCH_SIZE
+
+    assert inspect.signature(gpuquant.quantize_model).parameters["batch_size"].default == \
+        CALIBRATION_BATCH_SIZE
+    out = tmp_path / "m.gq"
+    assert main(["quantize", mnist_files["model"], "--calib", mnist_files["calib"],
+                 "--method", "moving_average", "-o", str(out)]) == 0
+    x = np.load(mnist_files["calib"])["input"]
+    api = gpuquant.quantize_model(mnist_files["model"], x, "moving_average")
+    run = [gpuquant.InferenceSession(m, backend="numpy").run(None, {"input": x[:50]})[0]
+           for m in (gpuquant.load(out), api)]
+    np.testing.assert_array_equal(*run)
+    for command in ("quantize", "compare", "bench"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert f"(default: {CALIBRATION_BATCH_SIZE}, as quantize_model" in \
+            " ".join(capsys.readouterr().out.split())
