@@ -9,6 +9,7 @@ from ..errors import GpuquantError
 from .common import say, write_json
 
 ALL_ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
+REASON_WIDTH = 80
 
 
 def add_parser(sub) -> None:
@@ -32,12 +33,21 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     archs = list(ALL_ARCHS) if args.arch == ["all"] else args.arch
     results = compile_all(archs)
     say(format_table(["file", "arch", "result", "seconds"], [
-        (f, a, "ok" if ok else "FAILED", f"{s:.2f}") for f, a, ok, s in results
+        (r.file, r.arch, "ok" if r.ok else f"FAILED: {short_reason(r.error)}", f"{r.seconds:.2f}")
+        for r in results
     ], title="NVRTC compile check"))
-    write_json(args.json, {"results": [
-        {"file": f, "arch": a, "ok": ok, "seconds": s} for f, a, ok, s in results
-    ]})
-    failed = [f"{f} ({a})" for f, a, ok, _ in results if not ok]
+    write_json(args.json, {"results": [r._asdict() for r in results]})
+    failed = [f"{r.file} ({r.arch})" for r in results if not r.ok]
     if failed:
-        raise GpuquantError(f"kernels failed to compile: {', '.join(failed)}")
+        more = " (--json PATH keeps NVRTC's full logs)" if args.json is None else ""
+        raise GpuquantError(f"kernels failed to compile: {', '.join(failed)}{more}")
     return 0
+
+
+def short_reason(error: str) -> str:
+    """The first compiler error line of an NVRTC failure (its path cut to the file name), else
+    the message's first line, within REASON_WIDTH characters."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    reason = next((line for line in lines if ": error" in line), lines[0] if lines else "?")
+    reason = reason.rsplit("/", 1)[-1] if ": error" in reason else reason
+    return reason if len(reason) <= REASON_WIDTH else reason[:REASON_WIDTH - 3] + "..."

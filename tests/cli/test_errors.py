@@ -202,3 +202,31 @@ def test_an_already_quantized_model_points_to_run(mnist_files, tmp_path, capsys,
         ["--data", mnist_files["test"]]
     _fails([command, str(model), "--calib", mnist_files["calib"], *extra], capsys,
            "is an already quantized ONNX model", "`gpuquant run`")
+
+
+def test_kernels_compile_failure_shows_nvrtcs_reason(tmp_path, capsys):
+    import json
+
+    pytest.importorskip("cupy_backends.cuda.libs.nvrtc", reason="CuPy's NVRTC bindings")
+    js = tmp_path / "k.json"
+    assert main(["kernels", "--compile", "--arch", "sm_50", "--json", str(js)]) == 2
+    out, err = capsys.readouterr()
+    assert "gpuquant: error: kernels failed to compile: gemm.cu (sm_50)" in err
+    row = next(line for line in out.splitlines() if line.startswith("gemm.cu"))
+    assert 'FAILED: igemm.cuh(139): error: identifier "__dp4a" is undefined' in row
+    failed = {r["file"]: r["error"] for r in json.loads(js.read_text())["results"]
+              if not r["ok"]}
+    assert "NVRTC_ERROR_COMPILATION" in failed["gemm.cu"]
+    assert 'error: identifier "__dp4a" is undefined' in failed["gemm.cu"]
+
+
+def test_short_reason_is_the_first_compiler_error():
+    from gpuquant.cli.kernels import REASON_WIDTH, short_reason
+
+    log = ("NVRTC failed on conv.cu for sm_50: NVRTC_ERROR_COMPILATION (6)\n"
+           "nvrtc: warning: Architectures prior to '<compute/sm>_75' are deprecated\n"
+           "/src/cuda_src/igemm.cuh(139): error: identifier \"__dp4a\" is undefined\n"
+           "    for (...)\n")
+    assert short_reason(log) == 'igemm.cuh(139): error: identifier "__dp4a" is undefined'
+    assert short_reason("no compiler log " * 20).endswith("...")
+    assert len(short_reason("no compiler log " * 20)) == REASON_WIDTH

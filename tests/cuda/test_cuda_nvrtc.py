@@ -19,8 +19,8 @@ MMA = "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"
 @pytest.mark.parametrize("arch", ARCHS)
 def test_all_kernels_compile(arch):
     results = compile_all([arch])
-    assert {(f, a) for f, a, _, _ in results} == {(f, arch) for f in KERNEL_FILES}
-    failed = [(f, a) for f, a, ok, _ in results if not ok]
+    assert {(r.file, r.arch) for r in results} == {(f, arch) for f in KERNEL_FILES}
+    failed = [(r.file, r.arch, r.error) for r in results if not r.ok]
     assert not failed
 
 

@@ -7,6 +7,7 @@ with all its template instantiations (``name_expressions``) to a cubin for each 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 from ...errors import BackendUnavailableError, GpuquantError
 from .kernels import KERNEL_FILES, OPTIONS, name_expressions
@@ -56,8 +57,19 @@ def nvrtc_compile(file: str, arch: str) -> bytes:
         nvrtc.destroyProgram(prog)
 
 
-def compile_all(archs: list[str]) -> list[tuple[str, str, bool, float]]:
-    """``(file, arch, ok, seconds)`` for every kernel file and architecture in ``archs``."""
+class CompileResult(NamedTuple):
+    """One kernel file compiled for one architecture; ``error`` is NVRTC's message and log
+    (empty when ``ok``)."""
+
+    file: str
+    arch: str
+    ok: bool
+    seconds: float
+    error: str
+
+
+def compile_all(archs: list[str]) -> list[CompileResult]:
+    """A CompileResult for every kernel file and architecture in ``archs``."""
     _nvrtc()
     for arch in archs:
         _arch_number(arch)
@@ -67,8 +79,9 @@ def compile_all(archs: list[str]) -> list[tuple[str, str, bool, float]]:
             start = time.perf_counter()
             try:
                 nvrtc_compile(file, arch)
-                ok = True
-            except RuntimeError:
-                ok = False
-            results.append((file, arch, ok, time.perf_counter() - start))
+                error = ""
+            except RuntimeError as e:
+                error = str(e)
+            results.append(CompileResult(file, arch, not error, time.perf_counter() - start,
+                                         error))
     return results
