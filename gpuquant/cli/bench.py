@@ -74,12 +74,27 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         rows.append({"backend": name, "float_images_per_s": float_rate,
                      "int8_images_per_s": int8_rate,
                      "speedup": None if float_rate is None else int8_rate / float_rate})
+    timing = {
+        "batch_size": args.batch,
+        "float": f"NumPy float32 executor on one batch of {args.batch} samples, float32 input "
+                 f"to float32 output, {args.repeat} timed runs after one warm-up",
+        "int8": "InferenceSession.run on each backend, the same batch and runs: float32 input "
+                "to float32 output, so copying the input to the backend, quantizing it, "
+                "dequantizing the output and copying it back are included",
+        "excluded": "loading, quantization, the warm-up run (CuPy's kernel compilation)",
+    }
     say(f"gpuquant bench: {onnx_path.name}, batch {args.batch}, {args.repeat} timed runs "
          f"after one warm-up (float runs on NumPy only)")
     say(format_table(["backend", "float images/s", "int8 images/s", "int8/float"], [
         (r["backend"], rate(r["float_images_per_s"]), rate(r["int8_images_per_s"]),
          "n/a" if r["speedup"] is None else f"{r['speedup']:.2f}x") for r in rows
     ]))
+    say("what is timed (gpuquant compare times its whole evaluation pass in batches of its "
+        "--batch-size, per-layer tensors included, so its numbers are lower):")
+    for key, text in timing.items():
+        if key != "batch_size":
+            say(f"  {key}: {text}")
     write_json(args.json, {"model": str(onnx_path), "batch": args.batch, "repeat": args.repeat,
-                            "throughput": rows, "settings": quant_settings(args, calib_used)})
+                            "throughput": rows, "throughput_timing": timing,
+                            "settings": quant_settings(args, calib_used)})
     return 0

@@ -82,6 +82,10 @@ def _print_comparison(c, settings: dict[str, Any], model_name: str) -> None:
     say(format_table(["backend", "float", "int8"], [
         (t.backend, rate(t.float_images_per_s), rate(t.int8_images_per_s)) for t in c.throughput
     ], title="Throughput (images/s)"))
+    say("what is timed (gpuquant bench times one repeated batch, without per-layer tensors):")
+    for key, text in c.timing.items():
+        if key != "batch_size":
+            say(f"  {key.replace('_', ' ')}: {text}")
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -100,6 +100,8 @@ def _summary_rows(c: Comparison) -> list[tuple[str, str]]:
         for kind, value in (("float", t.float_images_per_s), ("int8", t.int8_images_per_s)):
             if value is not None:
                 rows.append((f"{kind} images/s on {t.backend}", f"{value:,.0f}"))
+    rows += [(f"timing: {key.replace('_', ' ')}", text) for key, text in c.timing.items()
+             if key != "batch_size"]
     return rows
 
 

@@ -22,7 +22,8 @@ class Throughput:
 
 @dataclass
 class Comparison:
-    """Everything ``gpuquant compare`` reports (``to_json`` gives the JSON form)."""
+    """Everything ``gpuquant compare`` reports (``to_json`` gives the JSON form); ``timing``
+    says in words what the throughput numbers time (evaluate.timing_description)."""
 
     dataset: str
     images: int
@@ -39,6 +40,7 @@ class Comparison:
     float_nodes: list[Any] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values; an infinite SQNR (exact match) is written as null."""
@@ -60,6 +62,7 @@ class Comparison:
             "per_layer_images": self.layer_images,
             "sizes": dict(self.sizes),
             "throughput": [vars(t).copy() for t in self.throughput],
+            "throughput_timing": dict(self.timing),
             "float_nodes": list(self.float_nodes),
             "settings": dict(self.settings),
             "seconds": dict(self.seconds),

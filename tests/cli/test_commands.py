@@ -53,10 +53,15 @@ def test_bench_json(tmp_path, capsys):
     js = tmp_path / "b.json"
     assert main(["bench", "--batch", "16", "--repeat", "1", "--calib-limit", "100",
                  "--backend", "numpy", "--json", str(js)]) == 0
-    (row,) = json.loads(js.read_text())["throughput"]
+    doc = json.loads(js.read_text())
+    (row,) = doc["throughput"]
     assert row["backend"] == "numpy" and row["float_images_per_s"] > 0
     assert row["int8_images_per_s"] > 0
-    assert "int8 images/s" in capsys.readouterr().out
+    assert doc["throughput_timing"]["batch_size"] == 16
+    assert "one batch of 16 samples" in doc["throughput_timing"]["float"]
+    assert "quantizing it, dequantizing the output" in doc["throughput_timing"]["int8"]
+    out = capsys.readouterr().out
+    assert "int8 images/s" in out and "what is timed" in out
 
 
 def test_kernels_list(capsys):

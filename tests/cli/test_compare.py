@@ -25,7 +25,7 @@ def test_default_compare_on_500_images(tmp_path, capsys):
     assert doc["sizes"]["int8_file_bytes"] < doc["sizes"]["float_weights_bytes"]
     assert doc["throughput"][0]["backend"] == "numpy"
     out = capsys.readouterr().out
-    for title in ("Outputs", "Per-layer SQNR", "Model size", "Throughput"):
+    for title in ("Outputs", "Per-layer SQNR", "Model size", "Throughput", "what is timed"):
         assert title in out
 
 
@@ -39,10 +39,16 @@ def test_compare_user_files_and_report(mnist_files, tmp_path):
                  "--json", str(js), "--report", str(report)]) == 0
     doc = json.loads(js.read_text())
     assert doc["images"] == 60 and doc["per_layer_images"] == 50  # whole batches of 25
+    timing = doc["throughput_timing"]
+    assert timing["batch_size"] == 25 and "batches of 25" in timing["float"]
+    assert "quantizing it, dequantizing the output" in timing["int8"]
+    assert "first 50 samples keep every tensor" in timing["per_layer"]
+    assert doc["settings"]["calibration_batch_size"] == 256
     assert doc["settings"] == {**doc["settings"], "activation_dtype": "uint8",
                                "method": "percentile", "per_channel": False, "rounding": "single"}
     page = (report / "index.html").read_text()
     assert page.count("data:image/png;base64,") >= 2
+    assert "timing: int8" in page
 
 
 def test_compare_without_labels_has_no_accuracy(mnist_files, tmp_path):
