@@ -15,15 +15,21 @@ For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measur
 GOPS = 2*M*N*K / median time (ROUNDS rounds after a warm-up, the methods taking turns in each
 round; conversion of the inputs is part of each measured call). The int32 results of every
 method are checked equal before timing.
-Every method gets the same number of threads: ``OPENBLAS_NUM_THREADS`` when set (it must be set
-before NumPy loads; ``OPENBLAS_NUM_THREADS=1`` compares one core each, which stays meaningful
-on a machine shared with other work), else every CPU.
-Run: ``PYTHONPATH=. python benchmarks/bench_gemm_cpu.py``.
+Every method gets the same number of threads: one by default, else ``OPENBLAS_NUM_THREADS``
+when set before the run (OpenBLAS reads it when NumPy loads). With more threads than free
+cores, OpenBLAS's spinning threads and the NumPy backend's own pool slow each other down and the
+rows stop being comparable (on a shared 2-core machine the blas core then beat its own float32
+ceiling); one thread each stays meaningful on a machine shared with other work.
+Run, after the README's install: ``python benchmarks/bench_gemm_cpu.py``, or
+``OPENBLAS_NUM_THREADS=2 python benchmarks/bench_gemm_cpu.py`` for two threads per method.
 """
 
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import statistics
 import time
 from collections.abc import Callable
@@ -35,7 +41,7 @@ from gpuquant.ops import GemmParams, Requant
 
 SIZES = (256, 1024, 2048)
 ROUNDS = 7
-THREADS = int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
+THREADS = int(os.environ["OPENBLAS_NUM_THREADS"])
 
 
 def median_seconds(fns: dict[str, Callable[[], object]]) -> dict[str, float]:
