@@ -33,7 +33,9 @@ def load(path: str | Path, *, rounding: str | None = None) -> IntegerModel:
     if not head:
         raise ModelFormatError(f"model file {str(path)!r} is empty")
     if rounding is not None and head[4:8] != TFLITE_IDENTIFIER:
-        raise ValueError(f"rounding={rounding!r} applies to TFLite models only, not {str(path)!r}")
+        raise ModelFormatError(
+            f"rounding={rounding!r} applies to TFLite models only, not {str(path)!r}"
+        )
     if head[:4] == ZIP_MAGIC:
         from .integer.file import load as load_gq
 

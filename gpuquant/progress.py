@@ -36,6 +36,16 @@ def _plain(items: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
         sys.stderr.write("\n")
 
 
+def bar_kind() -> str:
+    """What ``progress`` draws with here: ``"tqdm VERSION"`` when tqdm imports, else
+    ``"plain text (tqdm not installed)"``."""
+    try:
+        import tqdm
+    except ImportError:
+        return "plain text (tqdm not installed)"
+    return f"tqdm {getattr(tqdm, '__version__', '(unknown version)')}"
+
+
 def progress(
     items: Iterable[T], total: int | None, desc: str, enabled: bool = True
 ) -> Iterable[T]:

@@ -1,7 +1,8 @@
 """The ``gpuquant`` command: info, quantize, run, compare, bench, kernels.
 
-Each subcommand is a module with ``add_parser(subparsers)`` and ``command(args, parser)``,
-registered in COMMANDS; it imports optional or heavy packages only when it runs. Each prints
+Each subcommand is a module with ``add_parser(subparsers)`` and ``command(args, parser)``
+(``parser``: the subcommand's own, so that its usage errors print its usage), registered in
+COMMANDS; it imports optional or heavy packages only when it runs. Each prints
 readable tables and takes ``--json PATH`` for a machine-readable copy. A GpuquantError (bad
 model, data, shape, backend) or an OSError (an output path that cannot be written) prints
 ``gpuquant: error: <message>`` on stderr and exits with status 2, without a traceback; argparse
@@ -30,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run, and compare with float (CUDA through CuPy, or the NumPy reference)")
     parser.add_argument("--version", action="version", version=f"gpuquant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS.values():
+    for name, module in COMMANDS.items():
         module.add_parser(sub)
+        sub.choices[name].set_defaults(command_parser=sub.choices[name])
     return parser
 
 
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not blas_threads_from_environment():
         set_blas_threads(1)
     try:
-        return COMMANDS[args.command].command(args, parser)
+        return COMMANDS[args.command].command(args, args.command_parser)
     except (GpuquantError, OSError) as exc:
         print(f"gpuquant: error: {exc}", file=sys.stderr)
         return 2

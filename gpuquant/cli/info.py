@@ -1,5 +1,5 @@
 """``gpuquant info``: version, the backend ``auto`` selects and why, the device, the NumPy
-backend's int8 core, packages."""
+backend's int8 core, packages, and what progress bars are drawn with (tqdm, else plain text)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ PACKAGES = {
     "cupy": ("cupy-cuda12x", "cupy-cuda13x", "cupy-cuda11x", "cupy"),
     "onnx": ("onnx",),
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "tflite": ("tflite",),
     "matplotlib": ("matplotlib",),
-    "tqdm": ("tqdm",),
 }
 
 
@@ -39,6 +39,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..backends import cupy_status, resolve_backend
     from ..backends.numpy import native
     from ..compare.tables import format_table
+    from ..progress import bar_kind
 
     try:
         choice = resolve_backend(None)
@@ -49,16 +50,18 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     has_native, core_reason = native.status()
     core = "vnni" if has_native else "blas"
     packages = {name: _package_version(dists) for name, dists in PACKAGES.items()}
+    bars = bar_kind()
     rows = [("gpuquant", __version__), ("backend", backend), ("backend choice", reason),
             ("CUDA device", device),
             ("CPU int8 core", f"{core} ({core_reason})" if has_native
              else f"{core} (float32 BLAS; {core_reason})")]
     rows += [(name, version) for name, version in packages.items()]
+    rows.append(("progress bars", bars))
     say(format_table(["item", "value"], rows))
     write_json(args.json, {
         "version": __version__, "backend": backend, "backend_reason": reason,
         "device": device if has_device else None, "device_status": device,
         "cpu_int8_core": core, "cpu_int8_core_reason": core_reason,
-        "packages": packages,
+        "packages": packages, "progress_bars": bars,
     })
     return 0

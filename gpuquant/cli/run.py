@@ -11,15 +11,21 @@ import numpy as np
 from ..errors import DataError, ShapeError
 from .common import BACKEND_HELP, existing, positive, save_npz, say, write_json
 
+TFLITE_ROUNDINGS = ("reference", "xnnpack")
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run an integer model file on inputs from an .npz file")
-    p.add_argument("model", metavar="MODEL.gq")
+    p.add_argument("model", metavar="MODEL", help="an integer model: gpuquant's .gq, a quantized "
+                   "ONNX model (QDQ or QOperator) or a full-integer .tflite model")
     p.add_argument("--input", required=True, metavar="X.npz",
                    help="arrays named after the model inputs")
     p.add_argument("-o", "--output", required=True, metavar="Y.npz")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=BACKEND_HELP)
     p.add_argument("--batch-size", type=positive, default=256)
+    p.add_argument("--rounding", choices=TFLITE_ROUNDINGS,
+                   help="TFLite models only: the reference kernels' requantization rounding "
+                   "(default) or XNNPack's")
     p.add_argument("--json", metavar="PATH")
 
 
@@ -38,15 +44,18 @@ def _input_feed(
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..backends import get_backend, resolve_backend
     from ..compare.datasets import read_npz
+    from ..graph.executor import check_input_values
+    from ..loader import load
     from ..progress import progress
     from ..compare.tables import format_table
     from ..runtime.session import InferenceSession
 
     backend = resolve_backend(args.backend).name
-    session = InferenceSession(str(existing(args.model, "model file")),
-                               backend=get_backend(backend))
+    model = load(existing(args.model, "model file"), rounding=args.rounding)
+    session = InferenceSession(model, backend=get_backend(backend))
     in_path = existing(args.input, "input file")
     feeds = _input_feed(read_npz(in_path), [i.name for i in session.get_inputs()], in_path)
+    check_input_values(model.inputs, feeds, "model")
     sizes = {name: a.shape[0] if a.ndim else 0 for name, a in feeds.items()}
     if len(set(sizes.values())) != 1 or 0 in sizes.values():
         raise ShapeError(f"inputs need the same non-zero number of samples along axis 0: {sizes}")

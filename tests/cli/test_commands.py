@@ -92,7 +92,9 @@ def test_bench_user_model_times_the_calibration_samples(mnist_files, tmp_path):
 def test_bench_model_without_calibration_is_a_usage_error(mnist_files, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench", mnist_files["model"]])
-    assert exc.value.code == 2 and "needs --calib" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "needs --calib" in err
+    assert err.startswith("usage: gpuquant bench ")
 
 
 def test_the_cli_calibrates_as_quantize_model_does(mnist_files, tmp_path, capsys):
@@ -118,3 +120,38 @@ def test_the_cli_calibrates_as_quantize_model_does(mnist_files, tmp_path, capsys
             main([command, "--help"])
         assert f"(default: {CALIBRATION_BATCH_SIZE}, as quantize_model" in \
             " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("rounding, key", [(None, "output_int8_builtin_ref"),
+                                           ("xnnpack", "output_int8_auto_xnnpack")])
+def test_run_a_tflite_model_with_either_rounding(tmp_path, rounding, key):
+    from pathlib import Path
+
+    cases = Path(__file__).resolve().parents[1] / "cases" / "tflite"
+    io = np.load(cases / "model1_cnn_io.npz")
+    np.savez(tmp_path / "x.npz", x=io["input_int8"][:, 0])
+    extra = [] if rounding is None else ["--rounding", rounding]
+    assert main(["run", str(cases / "model1_cnn_int8.tflite"), "--input",
+                 str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz"), "--backend", "numpy",
+                 *extra]) == 0
+    (y,) = np.load(tmp_path / "y.npz").values()
+    np.testing.assert_array_equal(y, io[key][:, 0])
+
+
+def test_info_lists_tflite_and_what_draws_progress_bars(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "tflite" in out
+    assert "progress bars   plain text (tqdm not installed)" in out
+
+
+def test_run_usage_names_every_model_format(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[--json PATH] MODEL" in text
+    assert ".gq, a quantized ONNX model (QDQ or QOperator) or a full-integer .tflite" in text
+    assert "--rounding {reference,xnnpack}" in text

@@ -67,13 +67,15 @@ def test_model_without_data_is_a_usage_error(mnist_files, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["compare", mnist_files["model"]])
     assert exc.value.code == 2
-    assert "needs --data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "needs --data" in err and err.startswith("usage: gpuquant compare ")
 
 
 def test_run_input_of_the_wrong_shape(mnist_gq, tmp_path, capsys):
     np.savez(tmp_path / "x.npz", input=np.zeros((2, 784), np.float32))
-    _fails(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"),
-            "-o", str(tmp_path / "y.npz")], capsys, "input", "784")
+    err = _fails(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"),
+                  "-o", str(tmp_path / "y.npz")], capsys, "input", "784")
+    assert err.startswith("gpuquant: error: ")  # no progress bar before the message
 
 
 def test_run_input_file_without_the_model_input(mnist_gq, tmp_path, capsys):
@@ -230,3 +232,10 @@ def test_short_reason_is_the_first_compiler_error():
     assert short_reason(log) == 'igemm.cuh(139): error: identifier "__dp4a" is undefined'
     assert short_reason("no compiler log " * 20).endswith("...")
     assert len(short_reason("no compiler log " * 20)) == REASON_WIDTH
+
+
+def test_run_rounding_of_a_model_that_is_not_tflite(mnist_gq, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", input=np.zeros((1, 1, 28, 28), np.float32))
+    _fails(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"), "-o",
+            str(tmp_path / "y.npz"), "--rounding", "xnnpack"], capsys,
+           "rounding='xnnpack' applies to TFLite models only")
