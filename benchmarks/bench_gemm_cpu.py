@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 
+# Before NumPy loads, which is when OpenBLAS reads it (the docstring says why one thread).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import statistics
