@@ -4,8 +4,8 @@ For M = N = K in {256, 1024, 2048}, uint8 activations x int8 weights, all measur
 
 - ``numpy backend``: ``NumpyBackend(core).gemm`` with a per-channel requantization (gemmlowp
   rounding) to int8, and the same kernel returning int32 accumulators (``requant=None``), on
-  each int8 core: ``vnni`` (the native AVX-512 VNNI core, where built and supported) and
-  ``blas`` (exact float32 BLAS);
+  each int8 core this CPU runs: ``vnni`` and ``avx2`` (the native AVX-512 VNNI and AVX2 cores,
+  where built and supported) and ``blas`` (exact float32 BLAS);
 - ``naive int64``: ``x.astype(int64) @ w.T.astype(int64)``;
 - ``float32 BLAS``: one float32 matmul of the same shape on operands converted beforehand, the
   ceiling of the blas core (which adds conversions, chunk sums and the epilogue);
@@ -93,9 +93,7 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
         multiplier=rng.integers(2**30, 2**31, n), shift=np.full(n, -12), rounding="gemmlowp",
         zero_point=-3, qmin=-128, qmax=127, dtype="int8",
     )
-    cores = {"blas": NumpyBackend("blas")}
-    if native.status()[0]:
-        cores = {"vnni": NumpyBackend("vnni"), **cores}
+    cores = {core: NumpyBackend(core) for core in (*native.available(), "blas")}
     with_requant = GemmParams("fc", w, 0, zx, "uint8", 0, requant)
     accumulators = GemmParams("fc", w, 0, zx, "uint8", 0, None)
     wt = np.ascontiguousarray(w.T)
@@ -148,7 +146,8 @@ def main() -> None:
         print(f"{name:<{width}} | " + " | ".join(cells))
     if peer not in names:
         print("onnxruntime not importable: no peer column")
-    print(f"native int8 core: {native.status()[1]}")
+    print(f"native int8 cores here: {', '.join(native.available()) or 'none'}; "
+          f"auto runs {native.status()[0] or 'blas'} ({native.status()[1]})")
     print(f"{THREADS} thread(s) per method; {os.cpu_count()} CPUs, 1-minute load average "
           f"{load_before:.1f} before, "
           f"{load_after:.1f} after (other processes share the cores)")

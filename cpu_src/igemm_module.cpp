@@ -1,9 +1,12 @@
-// igemm_module.cpp: the Python module gpuquant.backends.numpy._igemm over igemm_vnni.h.
+// igemm_module.cpp: the Python module gpuquant.backends.numpy._igemm over the native int8 GEMM
+// cores igemm_vnni.h (AVX-512 VNNI) and igemm_avx2.h (AVX2).
 //
-//   supported() -> bool        the CPU (and OS) run AVX-512 VNNI
-//   pack(w, flip) -> bytes     panels of the (N, K) 1-byte buffer w, each byte xor flip
+//   supported() -> tuple       the cores this CPU (and OS) runs, fastest first: "vnni", "avx2"
+//   pack(w, flip) -> bytes     the VNNI core's panels of the (N, K) 1-byte buffer w, each byte
+//                              xor flip; pack_avx2(w, flip): the AVX2 core's
 //   gemm(x, flip_x, packed, zw, folded, multiplier, shift, multiplier_f32,
 //        zero_point, qmin, qmax, rounding, out) -> None
+//   gemm_avx2(...)             the same arguments, packed by pack_avx2
 //
 // x is an (M, K) buffer of int8 or uint8 and out an (M, N) buffer of int32 (accumulators) or of
 // int8 / uint8 codes (requantized, zero_point and qmin <= qmax within the codes' range); both may
@@ -12,13 +15,14 @@
 // multiplier and shift are N int32 values and multiplier_f32 N float32 values, contiguous, in
 // native byte order. Every type, size and stride is checked against the buffers before any
 // pointer is read (a ValueError, or a TypeError for an object that is no buffer of the kind);
-// the GIL is released while the product runs.
+// the GIL is released while the product runs (gemm_avx2 allocates its workspace before).
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <cstring>
 #include <initializer_list>
 
+#include "igemm_avx2.h"
 #include "igemm_vnni.h"
 
 namespace {
@@ -109,8 +113,15 @@ bool disjoint(const Py_buffer& a, const Py_buffer& b) {
   return a0 == a1 || b0 == b1 || a1 <= b0 || b1 <= a0;
 }
 
-PyObject* supported(PyObject*, PyObject*) { return PyBool_FromLong(gq_cpu_supported()); }
+PyObject* supported(PyObject*, PyObject*) {
+  if (gq_cpu_supported()) return Py_BuildValue("(ss)", "vnni", "avx2");
+  if (gq_avx2_supported()) return Py_BuildValue("(s)", "avx2");
+  return PyTuple_New(0);
+}
 
+// pack(w, flip) of a core: its packed size and packing of (N, K) weights.
+template <long (*SIZE)(int, int), typename Out, void (*PACK)(const int8_t*, long, long, int, int,
+                                                             uint8_t, Out*)>
 PyObject* pack(PyObject*, PyObject* args) {
   PyObject* w_obj;
   int flip;
@@ -123,96 +134,131 @@ PyObject* pack(PyObject*, PyObject* args) {
     return nullptr;
   }
   const int n = (int)w.view.shape[0], k = (int)w.view.shape[1];
-  PyObject* out = PyBytes_FromStringAndSize(nullptr, gq_cpu_packed_size(n, k));
+  PyObject* out = PyBytes_FromStringAndSize(nullptr, SIZE(n, k));
   if (out == nullptr) return nullptr;
-  gq_cpu_pack((const int8_t*)w.view.buf, w.view.strides[0], w.view.strides[1], n, k,
-              flip ? 0x80 : 0, (int8_t*)PyBytes_AS_STRING(out));
+  PACK((const int8_t*)w.view.buf, w.view.strides[0], w.view.strides[1], n, k, flip ? 0x80 : 0,
+       (Out*)PyBytes_AS_STRING(out));
   return out;
 }
 
-PyObject* gemm(PyObject*, PyObject* args) {
+// The buffers of one gemm call, held until it returns, and the product they describe.
+struct GemmCall {
+  Buffer x, out, packed, zw, folded, mult, shift, multf;
+  GqCpuGemm g;
+};
+
+// Parses and checks gemm's arguments into c, for panels of packed_size(N, K) bytes.
+bool parse_gemm(PyObject* args, long (*packed_size)(int, int), GemmCall& c) {
   PyObject *x_obj, *packed_obj, *zw_obj, *folded_obj, *mult_obj, *shift_obj, *multf_obj, *out_obj;
   int flip_x, zero_point, qmin, qmax, rounding;
   if (!PyArg_ParseTuple(args, "OpOOOOOOiiiiO", &x_obj, &flip_x, &packed_obj, &zw_obj, &folded_obj,
                         &mult_obj, &shift_obj, &multf_obj, &zero_point, &qmin, &qmax, &rounding,
                         &out_obj)) {
-    return nullptr;
+    return false;
   }
-  Buffer x, out, packed, zw, folded, mult, shift, multf;
-  if (!matrix(x, x_obj, false, "bB", false, "x") ||
-      !matrix(out, out_obj, true, "ilbB", true, "out")) {
-    return nullptr;
+  if (!matrix(c.x, x_obj, false, "bB", false, "x") ||
+      !matrix(c.out, out_obj, true, "ilbB", true, "out")) {
+    return false;
   }
-  const Py_ssize_t out_item = out.view.itemsize;
-  const Py_ssize_t m = x.view.shape[0], k = x.view.shape[1], n = out.view.shape[1];
-  if (out.view.shape[0] != m) {
-    PyErr_Format(PyExc_ValueError, "out has %zd rows, x has %zd", out.view.shape[0], m);
-    return nullptr;
+  const Py_ssize_t out_item = c.out.view.itemsize;
+  const Py_ssize_t m = c.x.view.shape[0], k = c.x.view.shape[1], n = c.out.view.shape[1];
+  if (c.out.view.shape[0] != m) {
+    PyErr_Format(PyExc_ValueError, "out has %zd rows, x has %zd", c.out.view.shape[0], m);
+    return false;
   }
-  if (!packed.get(packed_obj, PyBUF_SIMPLE, "packed")) return nullptr;
-  if (packed.view.len != gq_cpu_packed_size((int)n, (int)k)) {
+  if (!c.packed.get(packed_obj, PyBUF_SIMPLE, "packed")) return false;
+  if (c.packed.view.len != packed_size((int)n, (int)k)) {
     PyErr_Format(PyExc_ValueError, "packed weights of %zd bytes do not fit N=%zd, K=%zd",
-                 packed.view.len, n, k);
-    return nullptr;
+                 c.packed.view.len, n, k);
+    return false;
   }
-  if (!vector(zw, zw_obj, n, "il", "zw") || !vector(folded, folded_obj, n, "il", "folded") ||
-      !vector(mult, mult_obj, n, "il", "multiplier") ||
-      !vector(shift, shift_obj, n, "il", "shift") ||
-      !vector(multf, multf_obj, n, "f", "multiplier_f32")) {
-    return nullptr;
+  if (!vector(c.zw, zw_obj, n, "il", "zw") || !vector(c.folded, folded_obj, n, "il", "folded") ||
+      !vector(c.mult, mult_obj, n, "il", "multiplier") ||
+      !vector(c.shift, shift_obj, n, "il", "shift") ||
+      !vector(c.multf, multf_obj, n, "f", "multiplier_f32")) {
+    return false;
   }
-  for (const Buffer* in : {&x, &packed, &zw, &folded, &mult, &shift, &multf}) {
-    if (!disjoint(out.view, in->view)) {
+  for (const Buffer* in : {&c.x, &c.packed, &c.zw, &c.folded, &c.mult, &c.shift, &c.multf}) {
+    if (!disjoint(c.out.view, in->view)) {
       PyErr_SetString(PyExc_ValueError, "out overlaps an input");
-      return nullptr;
+      return false;
     }
   }
   if (rounding < GQ_ROUND_GEMMLOWP || rounding > GQ_ROUND_F32) {
     PyErr_Format(PyExc_ValueError, "unknown rounding code %d", rounding);
-    return nullptr;
+    return false;
   }
   const bool out_int32 = out_item == 4;
-  const int lo = item_code(out.view) == 'b' ? -128 : 0, hi = lo + 255;
+  const int lo = item_code(c.out.view) == 'b' ? -128 : 0, hi = lo + 255;
   if (!out_int32 && !(lo <= qmin && qmin <= qmax && qmax <= hi && lo <= zero_point &&
                       zero_point <= hi)) {
     PyErr_Format(PyExc_ValueError,
                  "zero point %d and clamp bounds [%d, %d] must lie in [%d, %d] (qmin <= qmax)",
                  zero_point, qmin, qmax, lo, hi);
-    return nullptr;
+    return false;
   }
+  const int32_t* zwp = (const int32_t*)c.zw.view.buf;
+  bool has_zw = false;
+  for (Py_ssize_t i = 0; i < n; ++i) has_zw = has_zw || zwp[i] != 0;
+  GqCpuGemm& g = c.g;
+  g.x = (const uint8_t*)c.x.view.buf;
+  g.ldx = (long)c.x.view.strides[0];
+  g.m = (int)m;
+  g.k = (int)k;
+  g.flip_x = flip_x != 0;
+  g.packed = (const int8_t*)c.packed.view.buf;
+  g.n = (int)n;
+  g.zw = zwp;
+  g.folded = (const int32_t*)c.folded.view.buf;
+  g.has_zw = has_zw;
+  g.rq = GqRequant{(const int*)c.mult.view.buf, (const int*)c.shift.view.buf,
+                   (const float*)c.multf.view.buf, zero_point, qmin, qmax, rounding};
+  g.out_int32 = out_int32;
+  g.y = c.out.view.buf;
+  g.ldy = (long)(c.out.view.strides[0] / out_item);
+  return true;
+}
+
+PyObject* gemm(PyObject*, PyObject* args) {
+  GemmCall c;
+  if (!parse_gemm(args, gq_cpu_packed_size, c)) return nullptr;
   if (!gq_cpu_supported()) {
     PyErr_SetString(PyExc_RuntimeError, "this CPU does not run AVX-512 VNNI");
     return nullptr;
   }
-  const int32_t* zwp = (const int32_t*)zw.view.buf;
-  bool has_zw = false;
-  for (Py_ssize_t i = 0; i < n; ++i) has_zw = has_zw || zwp[i] != 0;
-  GqCpuGemm g;
-  g.x = (const uint8_t*)x.view.buf;
-  g.ldx = (long)x.view.strides[0];
-  g.m = (int)m;
-  g.k = (int)k;
-  g.flip_x = flip_x != 0;
-  g.packed = (const int8_t*)packed.view.buf;
-  g.n = (int)n;
-  g.zw = zwp;
-  g.folded = (const int32_t*)folded.view.buf;
-  g.has_zw = has_zw;
-  g.rq = GqRequant{(const int*)mult.view.buf, (const int*)shift.view.buf,
-                   (const float*)multf.view.buf, zero_point, qmin, qmax, rounding};
-  g.out_int32 = out_int32;
-  g.y = out.view.buf;
-  g.ldy = (long)(out.view.strides[0] / out_item);
   Py_BEGIN_ALLOW_THREADS
-  gq_cpu_gemm(g);
+  gq_cpu_gemm(c.g);
   Py_END_ALLOW_THREADS
   Py_RETURN_NONE;
 }
 
+PyObject* gemm_avx2(PyObject*, PyObject* args) {
+  GemmCall c;
+  if (!parse_gemm(args, gq_avx2_packed_size, c)) return nullptr;
+  if (!gq_avx2_supported()) {
+    PyErr_SetString(PyExc_RuntimeError, "this CPU does not run AVX2");
+    return nullptr;
+  }
+  const long words = gq_avx2_workspace_size(c.g.m, c.g.k);
+  int32_t* ws = (int32_t*)PyMem_RawMalloc((size_t)(words > 0 ? words : 1) * sizeof(int32_t));
+  if (ws == nullptr) return PyErr_NoMemory();
+  Py_BEGIN_ALLOW_THREADS
+  gq_avx2_gemm(c.g, ws);
+  Py_END_ALLOW_THREADS
+  PyMem_RawFree(ws);
+  Py_RETURN_NONE;
+}
+
 PyMethodDef methods[] = {
-    {"supported", supported, METH_NOARGS, "Whether this CPU runs AVX-512 VNNI."},
-    {"pack", pack, METH_VARARGS, "Pack (N, K) int8 weights into 64-column panels."},
-    {"gemm", gemm, METH_VARARGS, "Integer GEMM with zero-point correction and requantization."},
+    {"supported", supported, METH_NOARGS, "The cores this CPU runs, fastest first."},
+    {"pack", pack<gq_cpu_packed_size, int8_t, gq_cpu_pack>, METH_VARARGS,
+     "Pack (N, K) int8 weights into the VNNI core's 64-column panels."},
+    {"pack_avx2", pack<gq_avx2_packed_size, char, gq_avx2_pack>, METH_VARARGS,
+     "Pack (N, K) int8 weights into the AVX2 core's 16-column panels of int16."},
+    {"gemm", gemm, METH_VARARGS,
+     "Integer GEMM with zero-point correction and requantization (AVX-512 VNNI)."},
+    {"gemm_avx2", gemm_avx2, METH_VARARGS,
+     "Integer GEMM with zero-point correction and requantization (AVX2)."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -29,34 +29,12 @@
 #include <cstdint>
 #include <cstring>
 
-#ifndef __host__
-#define __host__
-#define __device__
-#define __forceinline__ inline
-#endif
-#include "fixedpoint.cuh"
+#include "igemm_common.h"
 
 #define GQ_CPU_NR 64
 #define GQ_CPU_MR 6
 #define GQ_CPU_MC 192
 #define GQ_CPU_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-
-struct GqCpuGemm {
-  const uint8_t* x;        // M rows of K bytes, row stride ldx bytes
-  long ldx;
-  int m;
-  int k;
-  bool flip_x;             // x holds int8 codes: use x ^ 0x80
-  const int8_t* packed;    // gq_cpu_pack's panels for N columns
-  int n;
-  const int32_t* zw;       // zw'[n]
-  const int32_t* folded;   // folded'[n]
-  bool has_zw;             // any zw' != 0 (else the rowsums are skipped)
-  GqRequant rq;            // unused when out_int32
-  bool out_int32;
-  void* y;                 // M rows, row stride ldy elements (int32 or bytes)
-  long ldy;
-};
 
 // Bytes of the panels of N columns: ceil(N / 64) panels of ceil(K / 4) groups of 256 bytes.
 inline long gq_cpu_packed_size(int n, int k) {

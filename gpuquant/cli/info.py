@@ -47,13 +47,13 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except GpuquantError as exc:
         backend, reason = "none", str(exc)
     has_device, device = cupy_status()
-    has_native, core_reason = native.status()
-    core = "vnni" if has_native else "blas"
+    native_core, core_reason = native.status()
+    core = native_core or "blas"
     packages = {name: _package_version(dists) for name, dists in PACKAGES.items()}
     bars = bar_kind()
     rows = [("gpuquant", __version__), ("backend", backend), ("backend choice", reason),
             ("CUDA device", device),
-            ("CPU int8 core", f"{core} ({core_reason})" if has_native
+            ("CPU int8 core", f"{core} ({core_reason})" if native_core
              else f"{core} (float32 BLAS; {core_reason})")]
     rows += [(name, version) for name, version in packages.items()]
     rows.append(("progress bars", bars))

@@ -7,8 +7,8 @@ import pytest
 from gpuquant.backends.numpy import NumpyBackend, native
 
 
-@pytest.fixture(params=["blas", "vnni"])
+@pytest.fixture(params=["blas", *native.ISAS])
 def nb(request) -> NumpyBackend:
-    if request.param == "vnni" and not native.status()[0]:
-        pytest.skip(f"native int8 core: {native.status()[1]}")
+    if request.param != "blas" and request.param not in native.available():
+        pytest.skip(f"native int8 core {request.param!r}: {native.status()[1]}")
     return NumpyBackend(request.param)

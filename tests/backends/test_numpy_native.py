@@ -1,8 +1,10 @@
-"""The native int8 core (cpu_src/igemm_vnni.h) against the float32-BLAS path and Python integers.
+"""The native int8 cores (cpu_src/igemm_vnni.h, cpu_src/igemm_avx2.h) against the float32-BLAS
+path and Python integers.
 
-Every shape family of the register tiles (6 rows x 64 columns, K in groups of 4) is crossed:
-M, N and K below, at and past a tile, with both signednesses of x and w, extreme zero points,
-the three rounding modes, multipliers above 1 and saturation.
+Every shape family of the register tiles (VNNI: 6 rows x 64 columns, K in groups of 4; AVX2:
+6 rows x 16 columns, K in pairs, rows widened in chunks of 72) is crossed: M, N and K below, at
+and past a tile, with both signednesses of x and w, extreme zero points, the three rounding
+modes, multipliers above 1 and saturation.
 """
 
 from __future__ import annotations
@@ -27,22 +29,33 @@ from gpuquant.errors import BackendUnavailableError
 from gpuquant.ops import Conv2DParams, GemmParams, MatMulParams, Requant
 from gpuquant.quant.fixedpoint import ROUNDING_MODES
 
-AVAILABLE, WHY = native.status()
-needs_native = pytest.mark.skipif(not AVAILABLE, reason=f"native int8 core: {WHY}")
-vnni = NumpyBackend("vnni") if AVAILABLE else None
+AVAILABLE = native.available()
+# Each native core, skipped where it cannot run: parametrize a test's ``isa`` with it.
+ISAS = [pytest.param(isa, marks=pytest.mark.skipif(
+    isa not in AVAILABLE, reason=f"core {isa!r} does not run here ({native.status()[1]})"))
+    for isa in native.ISAS]
+each_core = pytest.mark.parametrize("isa", ISAS)
+CORES = {isa: NumpyBackend(isa) for isa in AVAILABLE}
 blas = NumpyBackend("blas")
+# The extension's (pack, gemm) functions of each core.
+FUNCTIONS = {"vnni": ("pack", "gemm"), "avx2": ("pack_avx2", "gemm_avx2")}
 
 
-def _cpu_has_vnni() -> bool:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return all(f in flags.split() for f in ("avx512f", "avx512bw", "avx512vl", "avx512_vnni"))
+def _cpu_flags() -> set[str]:
+    info = Path("/proc/cpuinfo")
+    return set(info.read_text().split()) if info.exists() else set()
 
 
-@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")) or not _cpu_has_vnni(),
-                    reason="no C++ compiler or no AVX-512 VNNI here")
-def test_the_core_is_built_and_chosen_where_compiler_and_cpu_allow():
-    assert AVAILABLE, WHY
-    assert NumpyBackend().int8_core == "vnni"
+HAS_COMPILER = bool(shutil.which("c++") or shutil.which("g++"))
+HAS_VNNI = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= _cpu_flags()
+
+
+@pytest.mark.skipif(not HAS_COMPILER or "avx2" not in _cpu_flags(),
+                    reason="no C++ compiler or no AVX2 here")
+def test_the_cores_are_built_and_chosen_where_compiler_and_cpu_allow():
+    assert AVAILABLE == (("vnni", "avx2") if HAS_VNNI else ("avx2",)), native.status()
+    assert NumpyBackend().int8_core == AVAILABLE[0]
+    assert native.status()[0] == AVAILABLE[0]
 
 
 def test_core_choice():
@@ -51,21 +64,32 @@ def test_core_choice():
         NumpyBackend("avx")
 
 
-def test_vnni_where_it_cannot_run_is_an_error(monkeypatch):
-    monkeypatch.setattr(native, "status", lambda: (False, "this CPU lacks AVX-512 VNNI"))
+def test_a_core_where_it_cannot_run_is_an_error(monkeypatch):
+    monkeypatch.setattr(native, "available", lambda: ())
     assert NumpyBackend().int8_core == "blas"
+    assert native.status()[0] is None
+    with pytest.raises(BackendUnavailableError, match="lacks AVX-512 VNNI"):
+        NumpyBackend("vnni")
+    with pytest.raises(BackendUnavailableError, match="'avx2' unavailable: .*lacks AVX2"):
+        NumpyBackend("avx2")
+
+
+def test_auto_takes_avx2_where_vnni_is_missing(monkeypatch):
+    monkeypatch.setattr(native, "available", lambda: ("avx2",))
+    assert NumpyBackend().int8_core == "avx2"
+    assert native.status() == ("avx2", "AVX2 (this CPU lacks AVX-512 VNNI)")
     with pytest.raises(BackendUnavailableError, match="lacks AVX-512 VNNI"):
         NumpyBackend("vnni")
 
 
-@needs_native
+@each_core
 @pytest.mark.parametrize("rounding", [*ROUNDING_MODES, None])
 @pytest.mark.parametrize("x_dtype, w_dtype", [("uint8", "int8"), ("int8", "int8"),
                                               ("uint8", "uint8"), ("int8", "uint8")])
 @pytest.mark.parametrize("m", [1, 5, 6, 7, 13, 200])
 @pytest.mark.parametrize("n, k", [(1, 1), (15, 2), (16, 3), (17, 4), (63, 5), (64, 31),
                                   (65, 64), (130, 257), (3, 1030)])
-def test_gemm_equals_blas_path_and_int64(rounding, x_dtype, w_dtype, m, n, k):
+def test_gemm_equals_blas_path_and_int64(isa, rounding, x_dtype, w_dtype, m, n, k):
     rng = np.random.default_rng([m, n, k, len(x_dtype), len(w_dtype), len(rounding or "")])
     x = codes(rng, (m, k), x_dtype)
     w = codes(rng, (n, k), w_dtype)
@@ -78,16 +102,16 @@ def test_gemm_equals_blas_path_and_int64(rounding, x_dtype, w_dtype, m, n, k):
     r = None if rounding is None else random_requant(rng, n, str(rng.choice(["int8", "uint8"])),
                                                      rounding)
     p = GemmParams("fc", w, zw, zx, x_dtype, bias, r)
-    got = vnni.gemm(x, p)
+    got = CORES[isa].gemm(x, p)
     np.testing.assert_array_equal(got, blas.gemm(x, p))
     if r is None:
         acc = (x.astype(np.int64) - zx) @ (w.astype(np.int64) - zw[:, None]).T + bias
         np.testing.assert_array_equal(got, acc)
 
 
-@needs_native
+@each_core
 @pytest.mark.parametrize("rounding", ROUNDING_MODES)
-def test_epilogue_on_adversarial_accumulators(rounding):
+def test_epilogue_on_adversarial_accumulators(isa, rounding):
     """acc[m, n] = folded[n] - zw[n] * x[m] over 256 rows x 1536 channels: int32 extremes,
     powers of two and their neighbours (ties), random values; every multiplier/shift extreme,
     shifts > 0 (multipliers above 1, saturation) included."""
@@ -109,7 +133,7 @@ def test_epilogue_on_adversarial_accumulators(rounding):
                                   ("int8", 0, 0, 6)]:
         r = Requant(multiplier, shift, rounding, zp, qmin, qmax, dtype)
         ops = native.native_operands(np.zeros((n, 1), np.int8), zw, folded, "uint8",
-                                     requant_operands(r, n))
+                                     requant_operands(r, n), isa)
         out = np.empty((256, n), dtype)
         native.gemm_into(x, ops, out)
         acc = (folded[None, :] - zw[None, :] * x.astype(np.int64) + 2**31) % 2**32 - 2**31
@@ -118,13 +142,13 @@ def test_epilogue_on_adversarial_accumulators(rounding):
         np.testing.assert_array_equal(out[::85, :200], requant(acc[::85, :200], head))
 
 
-@needs_native
+@each_core
 @pytest.mark.parametrize("x_dtype, w_dtype, zw", [("int8", "uint8", 255), ("uint8", "int8", -128),
                                                    ("int8", "int8", 127)])
-def test_partial_sums_past_int32_wrap_to_the_exact_accumulator(x_dtype, w_dtype, zw):
-    """K = 100001 with weights at their zero point but for a few taps: sum x'w' and
-    zw' rowsum(x') pass 2**31 (int32 wrap-around in VPDPBUSD and the epilogue) while the true
-    accumulator, checked by ops/accumulator.py, is small."""
+def test_partial_sums_past_int32_wrap_to_the_exact_accumulator(isa, x_dtype, w_dtype, zw):
+    """K = 100001 (odd: a last pair of k half padded) with weights at their zero point but for a
+    few taps: sum x'w' and zw' rowsum(x') pass 2**31 (int32 wrap-around in VPDPBUSD / VPADDD and
+    the epilogue) while the true accumulator, checked by ops/accumulator.py, is small."""
     rng = np.random.default_rng(16)
     k, n = 100001, 70
     x = codes(rng, (13, k), x_dtype)
@@ -138,17 +162,17 @@ def test_partial_sums_past_int32_wrap_to_the_exact_accumulator(x_dtype, w_dtype,
     zx = int(np.iinfo(x.dtype).min)
     for r in (None, random_requant(rng, n, "int8", "single")):
         p = GemmParams("fc", w, zw, zx, x_dtype, 0, r)
-        got = vnni.gemm(x, p)
+        got = CORES[isa].gemm(x, p)
         np.testing.assert_array_equal(got, blas.gemm(x, p))
         if r is None:
             acc = (x.astype(np.int64) - zx) @ (w.astype(np.int64) - zw).T
             np.testing.assert_array_equal(got, acc)
 
-@needs_native
+@each_core
 @pytest.mark.parametrize("a_shape, b_shape", [((5, 7), (7, 3)), ((2, 1, 9, 66), (3, 66, 70)),
                                               ((4, 6, 3), (3, 65))])
 @pytest.mark.parametrize("a_dtype, b_dtype", [("uint8", "int8"), ("int8", "uint8")])
-def test_matmul_with_batch_broadcast_equals_blas_path(a_shape, b_shape, a_dtype, b_dtype):
+def test_matmul_with_batch_broadcast_equals_blas_path(isa, a_shape, b_shape, a_dtype, b_dtype):
     rng = np.random.default_rng(len(a_shape) + a_shape[-1])
     a, b = codes(rng, a_shape, a_dtype), codes(rng, b_shape, b_dtype)
     n = b_shape[-1]
@@ -156,13 +180,13 @@ def test_matmul_with_batch_broadcast_equals_blas_path(a_shape, b_shape, a_dtype,
     za = int(np.iinfo(a.dtype).max)
     for r in (None, random_requant(rng, n, "int8", "gemmlowp")):
         p = MatMulParams("mm", a_shape[-1], za, a_dtype, zb, b_dtype, r)
-        np.testing.assert_array_equal(vnni.matmul(a, b, p), blas.matmul(a, b, p))
+        np.testing.assert_array_equal(CORES[isa].matmul(a, b, p), blas.matmul(a, b, p))
 
 
-@needs_native
+@each_core
 @pytest.mark.parametrize("groups, c_in, c_out", [(1, 3, 70), (2, 6, 10), (3, 9, 129)])
 @pytest.mark.parametrize("x_dtype", ["uint8", "int8"])
-def test_conv2d_groups_stride_dilation_padding_equal_blas_path(groups, c_in, c_out, x_dtype):
+def test_conv2d_groups_stride_dilation_padding_equal_blas_path(isa, groups, c_in, c_out, x_dtype):
     rng = np.random.default_rng(groups * 100 + c_out)
     x = codes(rng, (2, 11, 9, c_in), x_dtype)
     w = codes(rng, (c_out, 3, 2, c_in // groups), "int8")
@@ -171,11 +195,11 @@ def test_conv2d_groups_stride_dilation_padding_equal_blas_path(groups, c_in, c_o
         p = Conv2DParams("conv", w, rng.integers(-3, 4, c_out), zx, x_dtype,
                          rng.integers(-999, 999, c_out), r, stride=(2, 1), dilation=(1, 2),
                          padding=(1, 2, 0, 3), groups=groups)
-        np.testing.assert_array_equal(vnni.conv2d(x, p), blas.conv2d(x, p))
+        np.testing.assert_array_equal(CORES[isa].conv2d(x, p), blas.conv2d(x, p))
 
 
-@needs_native
-def test_row_blocks_on_threads_equal_one_block(monkeypatch):
+@each_core
+def test_row_blocks_on_threads_equal_one_block(isa, monkeypatch):
     rng = np.random.default_rng(3)
     x, w = codes(rng, (100, 40), "int8"), codes(rng, (70, 40), "int8")
     p = GemmParams("fc", w, 0, -7, "int8", rng.integers(-99, 99, 70),
@@ -184,47 +208,51 @@ def test_row_blocks_on_threads_equal_one_block(monkeypatch):
     monkeypatch.setattr(native, "PARALLEL_MIN_OPS", 0)
     for count in (2, 3, 7):
         monkeypatch.setattr(threads, "THREADS", count)
-        np.testing.assert_array_equal(vnni.gemm(x, p), want)
+        np.testing.assert_array_equal(CORES[isa].gemm(x, p), want)
 
 
-@needs_native
-def test_empty_batch_and_a_strided_input():
+@each_core
+def test_empty_batch_and_a_strided_input(isa):
+    core = CORES[isa]
     rng = np.random.default_rng(4)
     w = codes(rng, (9, 12), "int8")
     p = GemmParams("fc", w, 0, 0, "uint8", 0, None)
-    assert vnni.gemm(np.zeros((0, 12), np.uint8), p).shape == (0, 9)
+    assert core.gemm(np.zeros((0, 12), np.uint8), p).shape == (0, 9)
     wide = codes(rng, (5, 30), "uint8")
-    np.testing.assert_array_equal(vnni.gemm(wide[:, 3:15], p), blas.gemm(wide[:, 3:15], p))
-    np.testing.assert_array_equal(vnni.gemm(wide[:, ::2][:, :12], p),
+    np.testing.assert_array_equal(core.gemm(wide[:, 3:15], p), blas.gemm(wide[:, 3:15], p))
+    np.testing.assert_array_equal(core.gemm(wide[:, ::2][:, :12], p),
                                   blas.gemm(wide[:, ::2][:, :12], p))
 
 
-@needs_native
-def test_extension_checks_buffer_sizes():
+@each_core
+def test_extension_checks_buffer_sizes(isa):
     from gpuquant.backends.numpy import _igemm
 
+    pack, gemm = (getattr(_igemm, name) for name in FUNCTIONS[isa])
     w = np.zeros((3, 8), np.int8)
-    packed = _igemm.pack(w, False)
+    packed = pack(w, False)
     i32, f32 = np.zeros(3, np.int32), np.zeros(3, np.float32)
     x, out = np.zeros((2, 8), np.uint8), np.zeros((2, 3), np.int32)
-    _igemm.gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, out)
+    gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, out)
     with pytest.raises(ValueError, match="packed weights"):
-        _igemm.gemm(np.zeros((2, 9), np.uint8), False, packed, i32, i32, i32, i32, f32, 0, 0, 0,
-                    0, out)
+        gemm(np.zeros((2, 9), np.uint8), False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0,
+             out)
     with pytest.raises(ValueError, match="zw: expected 3 values"):
-        _igemm.gemm(x, False, packed, i32[:2], i32, i32, i32, f32, 0, 0, 0, 0, out)
+        gemm(x, False, packed, i32[:2], i32, i32, i32, f32, 0, 0, 0, 0, out)
     with pytest.raises(ValueError, match="out has 3 rows"):
-        _igemm.gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0,
-                    np.zeros((3, 3), np.int32))
+        gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, np.zeros((3, 3), np.int32))
+    with pytest.raises(ValueError, match="packed weights"):
+        gemm(x, False, getattr(_igemm, FUNCTIONS[{"vnni": "avx2", "avx2": "vnni"}[isa]][0])(
+            np.zeros((3, 80), np.int8), False), i32, i32, i32, i32, f32, 0, 0, 0, 0, out)
     with pytest.raises(ValueError, match="unknown rounding"):
-        _igemm.gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 7, out)
+        gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 7, out)
     with pytest.raises(ValueError, match="contiguous along rows"):
-        _igemm.gemm(np.zeros((8, 2), np.uint8).T, False, packed, i32, i32, i32, i32, f32, 0, 0,
-                    0, 0, out)
+        gemm(np.zeros((8, 2), np.uint8).T, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0,
+             out)
 
 
 
-@needs_native
+@each_core
 @pytest.mark.parametrize("case, pattern", [
     ("float32 out", "out: expected a 2-D buffer of items"),
     ("big-endian out", "out: expected a 2-D buffer of items"),
@@ -239,11 +267,12 @@ def test_extension_checks_buffer_sizes():
     ("int8 out, zero point 200", "zero point 200"),
     ("uint8 out, qmin -1", "must lie in \\[0, 255\\]"),
 ])
-def test_extension_rejects_buffers_of_another_type_or_layout(case, pattern):
+def test_extension_rejects_buffers_of_another_type_or_layout(isa, case, pattern):
     """Each odd buffer is a ValueError naming it, never a silent reinterpretation."""
     from gpuquant.backends.numpy import _igemm
 
-    packed = _igemm.pack(np.ones((3, 8), np.int8), False)
+    pack, gemm = (getattr(_igemm, name) for name in FUNCTIONS[isa])
+    packed = pack(np.ones((3, 8), np.int8), False)
     i32, f32 = np.zeros(3, np.int32), np.zeros(3, np.float32)
     shared = np.zeros(64, np.int8)
     args = {"x": np.ones((2, 8), np.uint8), "zw": i32, "multiplier_f32": f32, "zero_point": 0,
@@ -267,59 +296,62 @@ def test_extension_rejects_buffers_of_another_type_or_layout(case, pattern):
     }[case]
     args.update(tweak)
     with pytest.raises(ValueError, match=pattern):
-        _igemm.gemm(args["x"], False, packed, args["zw"], i32, i32, i32, args["multiplier_f32"],
-                    args["zero_point"], args["qmin"], args["qmax"], 0, args["out"])
+        gemm(args["x"], False, packed, args["zw"], i32, i32, i32, args["multiplier_f32"],
+             args["zero_point"], args["qmin"], args["qmax"], 0, args["out"])
 
 
-@needs_native
-def test_extension_holds_no_reference_to_its_arrays_after_a_call():
+@each_core
+def test_extension_holds_no_reference_to_its_arrays_after_a_call(isa):
     """Each buffer the extension takes is released once: outputs of the backend are freed."""
     from gpuquant.backends.numpy import _igemm
 
-    packed = _igemm.pack(np.ones((3, 8), np.int8), False)
+    pack, gemm = (getattr(_igemm, name) for name in FUNCTIONS[isa])
+    packed = pack(np.ones((3, 8), np.int8), False)
     i32, f32 = np.zeros(3, np.int32), np.zeros(3, np.float32)
     x = np.ones((2, 8), np.uint8)
     for out in (np.zeros((2, 3), np.int32), np.zeros((2, 3), np.int8)):
         arrays = (x, packed, i32, f32, out)
         before = [sys.getrefcount(a) for a in arrays]
-        _igemm.gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, out)
+        gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, out)
         with pytest.raises(ValueError, match="out has 3 rows"):
-            _igemm.gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, out[[0, 1, 1]])
+            gemm(x, False, packed, i32, i32, i32, i32, f32, 0, 0, 0, 0, out[[0, 1, 1]])
         assert [sys.getrefcount(a) for a in arrays] == before
-    y = vnni.gemm(x, GemmParams("fc", np.ones((3, 8), np.int8), 0, 0, "uint8", 0, None))
+    y = CORES[isa].gemm(x, GemmParams("fc", np.ones((3, 8), np.int8), 0, 0, "uint8", 0, None))
     freed = weakref.ref(y)
     del y
     assert freed() is None
 
-@needs_native
-def test_extension_reads_and_packs_through_negative_strides():
+@each_core
+def test_extension_reads_and_packs_through_negative_strides(isa):
     from gpuquant.backends.numpy import _igemm
 
+    pack, gemm = (getattr(_igemm, name) for name in FUNCTIONS[isa])
     rng = np.random.default_rng(11)
     w, x = codes(rng, (70, 13), "int8"), codes(rng, (9, 13), "uint8")
-    assert _igemm.pack(w[::-1, ::-1], False) == _igemm.pack(w[::-1, ::-1].copy(), False)
-    packed = _igemm.pack(w, False)
+    assert pack(w[::-1, ::-1], False) == pack(w[::-1, ::-1].copy(), False)
+    packed = pack(w, False)
     zeros, f32 = np.zeros(70, np.int32), np.zeros(70, np.float32)
     out = np.zeros((9, 70), np.int32)
-    _igemm.gemm(x[::-1], False, packed, zeros, zeros, zeros, zeros, f32, 0, 0, 0, 0, out[::-1])
+    gemm(x[::-1], False, packed, zeros, zeros, zeros, zeros, f32, 0, 0, 0, 0, out[::-1])
     np.testing.assert_array_equal(out, x.astype(np.int64) @ w.T.astype(np.int64))
 
 
-@needs_native
-def test_operands_with_negative_strides_equal_blas_path():
+@each_core
+def test_operands_with_negative_strides_equal_blas_path(isa):
     """Reversed views (x[::-1] and the like) are ordinary inputs of gemm, matmul and conv."""
+    core = CORES[isa]
     rng = np.random.default_rng(12)
     x = codes(rng, (7, 20), "int8")
     p = GemmParams("fc", codes(rng, (5, 20), "int8"), 1, 3, "int8", 0, None)
-    np.testing.assert_array_equal(vnni.gemm(x[::-1], p), blas.gemm(x[::-1], p))
+    np.testing.assert_array_equal(core.gemm(x[::-1], p), blas.gemm(x[::-1], p))
     a, b = codes(rng, (2, 6, 9), "uint8"), codes(rng, (9, 17), "int8")
     mp = MatMulParams("mm", 9, 7, "uint8", 2, "int8", None)
     for a_view, b_view in ((a[:, ::-1], b), (a, b[::-1]), (a, b[:, ::-1])):
-        np.testing.assert_array_equal(vnni.matmul(a_view, b_view, mp),
+        np.testing.assert_array_equal(core.matmul(a_view, b_view, mp),
                                       blas.matmul(a_view, b_view, mp))
     image = codes(rng, (1, 1, 8, 5), "uint8")[:, :, ::-1]  # a 1x1 conv reads it without a copy
     cp = Conv2DParams("conv", codes(rng, (4, 1, 1, 5), "int8"), 0, 3, "uint8", 0, None)
-    np.testing.assert_array_equal(vnni.conv2d(image, cp), blas.conv2d(image, cp))
+    np.testing.assert_array_equal(core.conv2d(image, cp), blas.conv2d(image, cp))
 
 
 def test_matmul_with_no_output_columns(nb):
@@ -333,12 +365,10 @@ def _gemm_in_a_forked_child(backend: NumpyBackend, x: np.ndarray, p: GemmParams,
     queue.put(backend.gemm(x, p))
 
 
-@pytest.mark.parametrize("core", ["blas", "vnni"])
+@pytest.mark.parametrize("core", ["blas", *ISAS])
 def test_a_forked_child_runs_on_threads_of_its_own(core, monkeypatch):
     """After the parent used the thread pool, a fork()ed child (multiprocessing's default on
     Linux) must not wait forever for the parent's workers, which it does not have."""
-    if core == "vnni" and not AVAILABLE:
-        pytest.skip(f"native int8 core: {WHY}")
     import multiprocessing
 
     from gpuquant.backends.numpy import requant as np_requant
@@ -373,8 +403,8 @@ def test_one_thread_per_cpu_the_process_may_run_on():
                           env=env)
     assert done.stdout.strip() == "1"
 
-@needs_native
-def test_params_shared_by_python_threads(monkeypatch):
+@each_core
+def test_params_shared_by_python_threads(isa, monkeypatch):
     """Several Python threads run the same fresh params at once (the operand cache is filled
     concurrently; each call also splits its rows over the pool)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -388,16 +418,17 @@ def test_params_shared_by_python_threads(monkeypatch):
                        "int8", rng.integers(-999, 999, 130),
                        random_requant(rng, 130, "uint8", "single"))
         with ThreadPoolExecutor(8) as pool:
-            got = list(pool.map(vnni.gemm, xs, [p] * len(xs)))
+            got = list(pool.map(CORES[isa].gemm, xs, [p] * len(xs)))
         for x, y in zip(xs, got, strict=True):
             np.testing.assert_array_equal(y, blas.gemm(x, p))
 
-# Property tests: the native core against the BLAS path, bit for bit, over random shapes around
-# every tile edge (6-row tiles, 192-row chunks, 16/64-column panels, K % 4), operand views, zero
-# points at the extremes and arbitrary valid requantizations.
+# Property tests: each native core against the BLAS path, bit for bit, over random shapes around
+# every tile edge (6-row tiles, 72- and 192-row chunks, 8/16/64-column panels and vectors, K % 2
+# and K % 4), operand views, zero points at the extremes and arbitrary valid requantizations.
 
-EDGE_M = [0, 1, 2, 5, 6, 7, 11, 12, 13, 191, 192, 193, 197, 383, 384, 385]
-EDGE_N = [0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 192, 193]
+EDGE_M = [0, 1, 2, 5, 6, 7, 11, 12, 13, 71, 72, 73, 143, 144, 145, 191, 192, 193, 197, 383, 384,
+          385]
+EDGE_N = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 192, 193]
 EDGE_K = [0, 1, 2, 3, 4, 5, 6, 7, 8, 63, 64, 65, 66, 255, 256, 257, 258, 1025, 1026, 1027, 1028]
 I8 = ["int8", "uint8"]
 
@@ -463,13 +494,13 @@ def _headroom(w2d: np.ndarray, zw: np.ndarray, x_dtype: str, zx: int) -> np.ndar
     return np.maximum(INT32_MAX - used, 0)
 
 
-@needs_native
+@each_core
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(m=st.one_of(st.sampled_from(EDGE_M), st.integers(0, 400)),
        n=st.one_of(st.sampled_from(EDGE_N[1:]), st.integers(1, 200)),
        k=st.one_of(st.sampled_from(EDGE_K), st.integers(0, 300)),
        x_dtype=st.sampled_from(I8), w_dtype=st.sampled_from(I8), seed=st.integers(0, 2**32 - 1))
-def test_property_gemm_equals_blas_path(m, n, k, x_dtype, w_dtype, seed):
+def test_property_gemm_equals_blas_path(isa, m, n, k, x_dtype, w_dtype, seed):
     rng = np.random.default_rng(seed)
     x, w = _view(rng, codes(rng, (m, k), x_dtype)), codes(rng, (n, k), w_dtype)
     zx = _zero_point(rng, x_dtype)
@@ -478,20 +509,20 @@ def test_property_gemm_equals_blas_path(m, n, k, x_dtype, w_dtype, seed):
         zw[:] = 0
     bias = _bias(rng, _headroom(w, zw, x_dtype, zx))
     p = GemmParams("fc", w, zw, zx, x_dtype, bias, _epilogue(rng, n))
-    got = vnni.gemm(x, p)
+    got = CORES[isa].gemm(x, p)
     assert got.shape == (m, n)
     np.testing.assert_array_equal(got, blas.gemm(x, p))
 
 
-@needs_native
+@each_core
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(batch=st.sampled_from([((), ()), ((3,), ()), ((), (2,)), ((2, 1), (3,)), ((1, 2), (4, 1)),
                               ((0,), (1,)), ((2, 3), (2, 3))]),
        m=st.sampled_from([0, 1, 5, 6, 7, 13]), n=st.sampled_from([0, 1, 16, 17, 65]),
        k=st.sampled_from([0, 1, 3, 4, 9, 130]),
        a_dtype=st.sampled_from(I8), b_dtype=st.sampled_from(I8), seed=st.integers(0, 2**32 - 1))
-def test_property_matmul_with_batch_broadcast_equals_blas_path(batch, m, n, k, a_dtype, b_dtype,
-                                                               seed):
+def test_property_matmul_with_batch_broadcast_equals_blas_path(isa, batch, m, n, k, a_dtype,
+                                                               b_dtype, seed):
     rng = np.random.default_rng(seed)
     a = codes(rng, batch[0] + (m, k), a_dtype)
     b = codes(rng, batch[1] + (k, n), b_dtype)
@@ -505,10 +536,10 @@ def test_property_matmul_with_batch_broadcast_equals_blas_path(batch, m, n, k, a
     if rng.random() < 0.5:
         zb = zb[:1]
     p = MatMulParams("mm", k, _zero_point(rng, a_dtype), a_dtype, zb, b_dtype, _epilogue(rng, n))
-    np.testing.assert_array_equal(vnni.matmul(a, b, p), blas.matmul(a, b, p))
+    np.testing.assert_array_equal(CORES[isa].matmul(a, b, p), blas.matmul(a, b, p))
 
 
-@needs_native
+@each_core
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(groups=st.sampled_from([1, 1, 2, 3]), cg_in=st.integers(1, 5), cg_out=st.integers(1, 70),
        kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -516,8 +547,8 @@ def test_property_matmul_with_batch_broadcast_equals_blas_path(batch, m, n, k, a
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        padding=st.tuples(*[st.integers(0, 2)] * 4), batch=st.integers(0, 2),
        x_dtype=st.sampled_from(I8), w_dtype=st.sampled_from(I8), seed=st.integers(0, 2**32 - 1))
-def test_property_conv2d_equals_blas_path(groups, cg_in, cg_out, kernel, stride, dilation, padding,
-                                          batch, x_dtype, w_dtype, seed):
+def test_property_conv2d_equals_blas_path(isa, groups, cg_in, cg_out, kernel, stride, dilation,
+                                          padding, batch, x_dtype, w_dtype, seed):
     rng = np.random.default_rng(seed)
     c_in, c_out = groups * cg_in, groups * cg_out
     size = [(kernel[i] - 1) * dilation[i] + 1 + int(rng.integers(0, 6)) for i in range(2)]
@@ -530,4 +561,4 @@ def test_property_conv2d_equals_blas_path(groups, cg_in, cg_out, kernel, stride,
     bias = _bias(rng, _headroom(w.reshape(c_out, -1), zw, x_dtype, zx))
     p = Conv2DParams("conv", w, zw, zx, x_dtype, bias, _epilogue(rng, c_out), stride=stride,
                      dilation=dilation, padding=padding, groups=groups)
-    np.testing.assert_array_equal(vnni.conv2d(x, p), blas.conv2d(x, p))
+    np.testing.assert_array_equal(CORES[isa].conv2d(x, p), blas.conv2d(x, p))

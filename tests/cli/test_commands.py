@@ -14,7 +14,7 @@ def test_info_json(tmp_path, capsys):
     doc = json.loads((tmp_path / "i.json").read_text())
     assert doc["version"] and doc["backend"] in ("numpy", "cupy")
     assert set(doc["packages"]) >= {"numpy", "cupy", "onnx", "onnxruntime"}
-    assert doc["cpu_int8_core"] in ("vnni", "blas") and doc["cpu_int8_core_reason"]
+    assert doc["cpu_int8_core"] in ("vnni", "avx2", "blas") and doc["cpu_int8_core_reason"]
     out = capsys.readouterr().out
     assert "backend choice" in out and "onnxruntime" in out and "CPU int8 core" in out
 

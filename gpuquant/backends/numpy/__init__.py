@@ -1,8 +1,8 @@
 """The NumPy reference backend: every op of backends/base.py on the CPU, exact integers.
 
-Products of 8-bit codes (fully connected, matmul, non-depthwise conv) run on the native int8 core
-where it is built and the CPU has AVX-512 VNNI (native.py), else through float32 BLAS in chunks
-small enough to stay exact (gemm.py); both give the same integers. Everything else is
+Products of 8-bit codes (fully connected, matmul, non-depthwise conv) run on a native int8 core
+where it is built and the CPU has AVX-512 VNNI or AVX2 (native.py), else through float32 BLAS in
+chunks small enough to stay exact (gemm.py); all give the same integers. Everything else is
 vectorised NumPy over int32/int64. One module per op family.
 """
 
@@ -37,10 +37,10 @@ class NumpyBackend(ImportedOps):
     name = "numpy"
 
     def __init__(self, int8_core: str = "auto") -> None:
-        """``int8_core``: "vnni" (native AVX-512 VNNI core; an error where it cannot run),
-        "blas" (float32 BLAS) or "auto" (native where available)."""
+        """``int8_core``: "vnni" or "avx2" (the native AVX-512 VNNI or AVX2 core; an error where
+        it cannot run), "blas" (float32 BLAS) or "auto" (vnni, else avx2, else blas)."""
         self._native = native.use_native(int8_core)
-        self.int8_core = "vnni" if self._native else "blas"
+        self.int8_core = self._native or "blas"
 
     def asarray(self, x: Any) -> np.ndarray:
         """``x`` as a NumPy array; a CuPy array (anything with ``get`` and

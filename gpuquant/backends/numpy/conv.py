@@ -3,7 +3,8 @@
 Padding holds the input zero point (real 0), so every output is a GEMM row over
 ``K = KH*KW*C_in/groups`` values and ops/gemm.py's folding applies:
 ``acc = patch . w[o] - zw[o] * rowsum(patch) + folded_bias[o]`` (ops/conv.py). With
-``native=True`` the GEMMs run on the native int8 core (native.py), requantization fused.
+``native`` set ("vnni", "avx2") the GEMMs run on that native int8 core (native.py),
+requantization fused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ...ops import Conv2DParams
 from ..operands import requant_operands
 from .checks import check_input
 from .gemm import exact_matmul
-from .native import CACHE, NativeOperands, gemm_into, native_operands
+from .native import CACHES, NativeOperands, gemm_into, native_operands
 from .requant import requantize
 
 IM2COL_BUDGET = 1 << 24  # elements of one im2col block (16 MiB of 8-bit codes)
@@ -44,13 +45,13 @@ def _pad_spatial(x: np.ndarray, padding: tuple[int, int, int, int], value: int) 
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
-def conv2d(x: np.ndarray, p: Conv2DParams, native: bool = False) -> np.ndarray:
+def conv2d(x: np.ndarray, p: Conv2DParams, native: str | None = None) -> np.ndarray:
     """``y[n,h,w,o] = requant(sum (x - zx)(w[o] - zw[o]) + bias[o])`` on NHWC ``x``."""
     check_input(p.name, "input", x, p.input_dtype, 4)
     _, oh, ow, _ = p.output_shape(x.shape)
     xp = _pad_spatial(x, p.padding, p.input_zero_point)
     if native and not p.is_depthwise:
-        return _grouped_native(xp, p, (oh, ow))
+        return _grouped_native(xp, p, (oh, ow), native)
     if p.is_depthwise:
         acc = _depthwise_acc(xp, p, (oh, ow))
     else:
@@ -58,8 +59,9 @@ def conv2d(x: np.ndarray, p: Conv2DParams, native: bool = False) -> np.ndarray:
     return requantize(acc, p.requant)
 
 
-def _group_operands(p: Conv2DParams) -> tuple[NativeOperands, ...]:
-    """Native operands of each group: its weights (C_out/groups, K), bias and requant slice."""
+def _group_operands(p: Conv2DParams, isa: str) -> tuple[NativeOperands, ...]:
+    """Operands of native core ``isa`` for each group: its weights (C_out/groups, K), bias and
+    requant slice."""
     c_out = p.weight.shape[0]
     cg_out = c_out // p.groups
     requant = requant_operands(p.requant, c_out)
@@ -71,13 +73,14 @@ def _group_operands(p: Conv2DParams) -> tuple[NativeOperands, ...]:
             multiplier_f32=requant.multiplier_f32[outs])
         groups.append(native_operands(
             p.weight[outs].reshape(cg_out, -1), p.weight_zero_point[outs], p.folded_bias[outs],
-            p.input_dtype, sliced))
+            p.input_dtype, sliced, isa))
     return tuple(groups)
 
 
-def _grouped_native(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
-    """Outputs (N, OH, OW, C_out) of each group's im2col rows on the native core."""
-    groups = CACHE.get(p, lambda: _group_operands(p))
+def _grouped_native(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int], isa: str
+                    ) -> np.ndarray:
+    """Outputs (N, OH, OW, C_out) of each group's im2col rows on native core ``isa``."""
+    groups = CACHES[isa].get(p, lambda: _group_operands(p, isa))
     n = xp.shape[0]
     c_out = p.weight.shape[0]
     cg_in, cg_out = p.weight.shape[3], c_out // p.groups

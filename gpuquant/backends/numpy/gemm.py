@@ -14,8 +14,8 @@ The centring is undone exactly with ``a = a' + ca``, ``b = b' + cb``::
 The zero-point terms then follow ops/gemm.py:
 ``acc[m,n] = sum_k x[m,k] w[n,k] - zw[n] * rowsum(x)[m] + folded_bias[n]``.
 
-With ``native=True`` the same integers come from the native int8 core instead (native.py), which
-also fuses the zero-point terms and the requantization.
+With ``native`` set ("vnni", "avx2") the same integers come from that native int8 core instead
+(native.py), which also fuses the zero-point terms and the requantization.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ...errors import ShapeError
 from ...ops import GemmParams, MatMulParams
 from ..operands import requant_operands
 from .checks import check_input
-from .native import CACHE, gemm_into, native_operands
+from .native import CACHES, gemm_into, native_operands
 from .requant import requantize
 
 FLOAT32_EXACT = 2**24
@@ -81,7 +81,7 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def gemm(x: np.ndarray, p: GemmParams, native: bool = False) -> np.ndarray:
+def gemm(x: np.ndarray, p: GemmParams, native: str | None = None) -> np.ndarray:
     """``requant(x @ w.T - zw * rowsum(x) + folded_bias)`` for x (M, K); ops/gemm.py eq. 4."""
     check_input(p.name, "input", x, p.input_dtype, 2)
     if x.shape[1] != p.weight.shape[1]:
@@ -90,9 +90,9 @@ def gemm(x: np.ndarray, p: GemmParams, native: bool = False) -> np.ndarray:
         )
     if native:
         n = p.weight.shape[0]
-        ops = CACHE.get(p, lambda: native_operands(
+        ops = CACHES[native].get(p, lambda: native_operands(
             p.weight, p.weight_zero_point, p.folded_bias, p.input_dtype,
-            requant_operands(p.requant, n)))
+            requant_operands(p.requant, n), native))
         out = np.empty((x.shape[0], n), dtype=ops.requant.out_dtype)
         gemm_into(x, ops, out)
         return out
@@ -103,7 +103,8 @@ def gemm(x: np.ndarray, p: GemmParams, native: bool = False) -> np.ndarray:
     return requantize(acc, p.requant)
 
 
-def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, native: bool = False) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, native: str | None = None
+           ) -> np.ndarray:
     """``requant((a - za) @ (b - zb))`` of a (..., M, K) and b (..., K, N), batch broadcast.
 
     Expanded: ``sum a b - zb[n] rowsum(a)[m] - za colsum(b)[n] + K za zb[n]``.
@@ -116,7 +117,7 @@ def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, native: bool = False) 
             f"got {a.shape} @ {b.shape}"
         )
     if native:
-        return _native_matmul(a, b, p)
+        return _native_matmul(a, b, p, native)
     za = np.int64(p.a_zero_point)
     zb = p.b_zero_point.astype(np.int64)
     acc = exact_matmul(a, b)
@@ -126,8 +127,8 @@ def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, native: bool = False) 
     return requantize(acc, p.requant)
 
 
-def _native_matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams) -> np.ndarray:
-    """matmul on the native core, one product per batch index, b packed per call:
+def _native_matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, isa: str) -> np.ndarray:
+    """matmul on native core ``isa``, one product per batch index, b packed per call:
     ``folded[n] = -za * (colsum(b)[n] - K * zb[n])``."""
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a = np.broadcast_to(a, batch + a.shape[-2:])
@@ -139,6 +140,6 @@ def _native_matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams) -> np.ndarray:
     for index in np.ndindex(*batch):
         bt = b[index].T
         folded = -p.a_zero_point * (bt.sum(axis=1, dtype=np.int64) - p.k * zb)
-        ops = native_operands(bt, zb, folded, p.a_dtype, requant)
+        ops = native_operands(bt, zb, folded, p.a_dtype, requant, isa)
         gemm_into(a[index], ops, out[index])
     return out

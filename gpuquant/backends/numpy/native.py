@@ -1,7 +1,8 @@
-"""The NumPy backend's native int8 core: cpu_src/igemm_vnni.h (AVX-512 VNNI) through the
-extension module ``_igemm``, built at install time when a C++ compiler is present.
+"""The NumPy backend's native int8 cores, cpu_src/igemm_vnni.h (AVX-512 VNNI) and
+cpu_src/igemm_avx2.h (AVX2: 16-bit widening, pairs of products summed into int32 by VPMADDWD),
+through the extension module ``_igemm``, built at install time when a C++ compiler is present.
 
-It computes the same integers as the float32-BLAS path of gemm.py, requantization included
+Each computes the same integers as the float32-BLAS path of gemm.py, requantization included
 (fixedpoint.cuh, shared with the CUDA kernels). Operands, with ``cx = 128`` for int8 inputs
 (else 0), ``cw = 128`` for uint8 weights (else 0) and the op's folded bias F
 (ops/gemm.py: ``acc = sum x w - zw * rowsum(x) + F``)::
@@ -11,8 +12,8 @@ It computes the same integers as the float32-BLAS path of gemm.py, requantizatio
     zw' = zw - cw        folded' = F - cx * (colsum(w') - K * zw')      (mod 2**32)
 
 The epilogue writes int32 accumulators or requantized 8-bit codes. ``core`` selects the path:
-"vnni" (native, an error where it cannot run), "blas" (float32 BLAS) or "auto" (native where
-available).
+"vnni" or "avx2" (that native core, an error where it cannot run), "blas" (float32 BLAS) or
+"auto" (the fastest native core available: vnni, else avx2, else blas).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from ...errors import BackendUnavailableError
 from ..operands import ParamsCache, RequantOperands, wrap_int32
 from .threads import for_row_blocks
 
-CORES = ("auto", "vnni", "blas")
+ISAS = {"vnni": "AVX-512 VNNI", "avx2": "AVX2"}  # native cores, fastest first
+CORES = ("auto", *ISAS, "blas")
 PARALLEL_MIN_OPS = 1 << 22  # below this many multiply-adds, one thread is faster
-CACHE = ParamsCache()
+CACHES = {isa: ParamsCache() for isa in ISAS}  # each core's operands of a params object
+NOT_BUILT = "native extension not built (it needs a C++ compiler at install time)"
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,32 +43,45 @@ def _module():
     return _igemm
 
 
-def status() -> tuple[bool, str]:
-    """Whether the native core runs here, and why (or why not)."""
+def available() -> tuple[str, ...]:
+    """The native cores this CPU runs, fastest first (empty without the extension)."""
     module = _module()
-    if module is None:
-        return False, "native extension not built (it needs a C++ compiler at install time)"
-    if not module.supported():
-        return False, "this CPU lacks AVX-512 VNNI"
-    return True, "AVX-512 VNNI"
+    return () if module is None else tuple(module.supported())
 
 
-def use_native(core: str) -> bool:
-    """Whether ``core`` runs the native path; "vnni" where it cannot run is an error."""
+def status() -> tuple[str | None, str]:
+    """The native core "auto" runs here ("vnni", "avx2"; None: float32 BLAS), and why."""
+    if _module() is None:
+        return None, NOT_BUILT
+    isas = available()
+    if not isas:
+        return None, "this CPU lacks AVX-512 VNNI and AVX2"
+    if isas[0] == "vnni":
+        return "vnni", ISAS["vnni"]
+    return isas[0], f"{ISAS[isas[0]]} (this CPU lacks AVX-512 VNNI)"
+
+
+def use_native(core: str) -> str | None:
+    """The native core that ``core`` runs, or None for float32 BLAS; "vnni" or "avx2" where it
+    cannot run is an error."""
     if core not in CORES:
         raise ValueError(f"int8 core must be one of {CORES}, got {core!r}")
     if core == "blas":
-        return False
-    available, why = status()
-    if core == "vnni" and not available:
-        raise BackendUnavailableError(f"int8 core 'vnni' unavailable: {why}")
-    return available
+        return None
+    if core == "auto":
+        return status()[0]
+    if core not in available():
+        why = NOT_BUILT if _module() is None else f"this CPU lacks {ISAS[core]}"
+        raise BackendUnavailableError(f"int8 core {core!r} unavailable: {why}")
+    return core
 
 
 @dataclass(frozen=True)
 class NativeOperands:
-    """Packed w' panels, zw' and folded' (N,) int32, and the epilogue, for x of ``input_dtype``."""
+    """Packed w' panels of native core ``isa``, zw' and folded' (N,) int32, and the epilogue,
+    for x of ``input_dtype``."""
 
+    isa: str
     packed: bytes
     weight_zero_point: np.ndarray
     folded: np.ndarray
@@ -79,17 +95,19 @@ def native_operands(
     folded_bias: np.ndarray,
     input_dtype: str,
     requant: RequantOperands,
+    isa: str,
 ) -> NativeOperands:
-    """Operands of ``acc = sum x w - zw * rowsum(x) + folded_bias`` for weights viewed as (N, K)
-    (any strides) and 8-bit inputs of ``input_dtype``."""
+    """Operands of ``acc = sum x w - zw * rowsum(x) + folded_bias`` on native core ``isa`` for
+    weights viewed as (N, K) (any strides) and 8-bit inputs of ``input_dtype``."""
     n, k = weight2d.shape
     cw = 128 if weight2d.dtype == np.uint8 else 0
     cx = 128 if input_dtype == "int8" else 0
     zw = np.broadcast_to(np.asarray(weight_zero_point, dtype=np.int64), (n,)) - cw
     colsum = weight2d.sum(axis=1, dtype=np.int64) - k * cw
     folded = np.asarray(folded_bias, dtype=np.int64) - cx * (colsum - k * zw)
+    pack = _module().pack if isa == "vnni" else _module().pack_avx2
     return NativeOperands(
-        _module().pack(weight2d, bool(cw)), wrap_int32(zw), wrap_int32(folded), bool(cx), requant
+        isa, pack(weight2d, bool(cw)), wrap_int32(zw), wrap_int32(folded), bool(cx), requant
     )
 
 
@@ -101,10 +119,10 @@ def gemm_into(x: np.ndarray, ops: NativeOperands, out: np.ndarray) -> None:
         x = np.ascontiguousarray(x)
     rq = ops.requant
     m, k = x.shape
-    module = _module()
+    run = _module().gemm if ops.isa == "vnni" else _module().gemm_avx2
 
     def block(start: int, stop: int) -> None:
-        module.gemm(x[start:stop], ops.flip_x, ops.packed, ops.weight_zero_point, ops.folded,
+        run(x[start:stop], ops.flip_x, ops.packed, ops.weight_zero_point, ops.folded,
                     rq.multiplier, rq.shift, rq.multiplier_f32, rq.zero_point, rq.qmin, rq.qmax,
                     rq.rounding, out[start:stop])
 
