@@ -77,7 +77,7 @@ def test_a_core_where_it_cannot_run_is_an_error(monkeypatch):
 def test_auto_takes_avx2_where_vnni_is_missing(monkeypatch):
     monkeypatch.setattr(native, "available", lambda: ("avx2",))
     assert NumpyBackend().int8_core == "avx2"
-    assert native.status() == ("avx2", "AVX2 (this CPU lacks AVX-512 VNNI)")
+    assert native.status() == ("avx2", "AVX2; this CPU lacks AVX-512 VNNI")
     with pytest.raises(BackendUnavailableError, match="lacks AVX-512 VNNI"):
         NumpyBackend("vnni")
 

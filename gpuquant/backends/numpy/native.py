@@ -58,7 +58,7 @@ def status() -> tuple[str | None, str]:
         return None, "this CPU lacks AVX-512 VNNI and AVX2"
     if isas[0] == "vnni":
         return "vnni", ISAS["vnni"]
-    return isas[0], f"{ISAS[isas[0]]} (this CPU lacks AVX-512 VNNI)"
+    return isas[0], f"{ISAS[isas[0]]}; this CPU lacks AVX-512 VNNI"
 
 
 def use_native(core: str) -> str | None:
