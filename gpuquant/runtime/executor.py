@@ -110,7 +110,8 @@ def execute(
     ``feeds`` maps each model input name to an array in the model's input layout and dtype; the
     returned arrays are the backend's own. ``model.constants`` are loaded into the backend first.
     Raises ShapeError for a missing input, an input at another batch than a fixed-batch model
-    declares, or a node whose kernel rejects its inputs (naming the node and the input shapes), and ModelFormatError for a node whose op or inputs are unknown.
+    declares, or a node whose kernel rejects its inputs (naming the node and the input shapes),
+    and ModelFormatError for a node whose op or inputs are unknown.
     """
     env: dict[str, Array] = {name: backend.asarray(c) for name, c in model.constants.items()}
     for spec in model.inputs:

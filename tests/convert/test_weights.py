@@ -7,7 +7,7 @@ from gpuquant.convert.weights import quantize_layer
 from gpuquant.errors import OverflowRiskError
 from gpuquant.quant.params import QuantParams, dequantize
 
-# the int32 extremes and a code beyond 2**24: float32 rounds them to 2**31, -2**31, 2**24 + 2
+# the int32 extremes and a code beyond 2**24: float32 rounds them to 2**31, -2**31, 2**24 + 4
 CODES = np.array([2**31 - 1, -(2**31), 2**24 + 3], np.int32)
 S_IN = 0.02
 W_SCALES = np.array([0.003, 0.01, 0.002], np.float32)
@@ -29,5 +29,6 @@ def test_stated_bias_codes_are_taken_exactly():
 
 
 def test_without_them_the_float32_bias_no_longer_fits_int32():
-    with pytest.raises(OverflowRiskError, match="layer 'fc': bias of output channel 1 .* does not fit int32"):
+    with pytest.raises(OverflowRiskError,
+                       match="layer 'fc': bias of output channel 1 .* does not fit int32"):
         _layer()
