@@ -42,7 +42,6 @@ with tempfile.TemporaryDirectory() as folder:
     session = gpuquant.InferenceSession(path, backend=backend)
 
 
-
 def test_logits(session: ort.InferenceSession | gpuquant.InferenceSession) -> np.ndarray:
     """The "logits" output over the test images, BATCH images per run (the two sessions share
     onnxruntime's run(output_names, input_feed))."""

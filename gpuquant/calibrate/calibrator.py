@@ -19,9 +19,8 @@ from .observers import (
 )
 
 METHODS = ("minmax", "moving_average", "percentile", "entropy", "mse")
-
-
 CALIBRATION_BATCH_SIZE = 256  # samples per calibration batch, everywhere (API and CLI)
+
 
 def make_observer(method: str, name: str, **kwargs) -> Observer:
     """The observer of ``method`` (METHODS) for tensor ``name``, with observer options."""

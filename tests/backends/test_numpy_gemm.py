@@ -12,7 +12,6 @@ from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from int_reference import codes, random_requant, requant
 
 
-
 def gemm_reference(x, w, zx, zw, bias, r):
     acc = np.einsum(
         "mk,nk->mn", x.astype(np.int64) - zx, w.astype(np.int64) - np.asarray(zw)[:, None]

@@ -168,6 +168,7 @@ def test_partial_sums_past_int32_wrap_to_the_exact_accumulator(isa, x_dtype, w_d
             acc = (x.astype(np.int64) - zx) @ (w.astype(np.int64) - zw).T
             np.testing.assert_array_equal(got, acc)
 
+
 @each_core
 @pytest.mark.parametrize("a_shape, b_shape", [((5, 7), (7, 3)), ((2, 1, 9, 66), (3, 66, 70)),
                                               ((4, 6, 3), (3, 65))])
@@ -251,7 +252,6 @@ def test_extension_checks_buffer_sizes(isa):
              out)
 
 
-
 @each_core
 @pytest.mark.parametrize("case, pattern", [
     ("float32 out", "out: expected a 2-D buffer of items"),
@@ -320,6 +320,7 @@ def test_extension_holds_no_reference_to_its_arrays_after_a_call(isa):
     freed = weakref.ref(y)
     del y
     assert freed() is None
+
 
 @each_core
 def test_extension_reads_and_packs_through_negative_strides(isa):
@@ -403,6 +404,7 @@ def test_one_thread_per_cpu_the_process_may_run_on():
                           env=env)
     assert done.stdout.strip() == "1"
 
+
 @each_core
 def test_params_shared_by_python_threads(isa, monkeypatch):
     """Several Python threads run the same fresh params at once (the operand cache is filled
@@ -425,6 +427,7 @@ def test_params_shared_by_python_threads(isa, monkeypatch):
 # Property tests: each native core against the BLAS path, bit for bit, over random shapes around
 # every tile edge (6-row tiles, 72- and 192-row chunks, 8/16/64-column panels and vectors, K % 2
 # and K % 4), operand views, zero points at the extremes and arbitrary valid requantizations.
+
 
 EDGE_M = [0, 1, 2, 5, 6, 7, 11, 12, 13, 71, 72, 73, 143, 144, 145, 191, 192, 193, 197, 383, 384,
           385]
