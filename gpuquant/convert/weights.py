@@ -125,9 +125,9 @@ def quantize_layer(
     bias_scale = s_in * scales
     if given_bias is not None:
         stated = np.broadcast_to(given_bias.scale.astype(np.float64), (channels,))
-        if not np.allclose(stated, bias_scale, rtol=BIAS_SCALE_RTOL, atol=0.0):
-            ch = int(np.flatnonzero(~np.isclose(stated, bias_scale, rtol=BIAS_SCALE_RTOL,
-                                                atol=0.0))[0])
+        off = ~np.isclose(stated, bias_scale, rtol=BIAS_SCALE_RTOL, atol=0.0)
+        if off.any():
+            ch = int(np.flatnonzero(off)[0])
             raise QuantizationError(
                 f"layer {layer!r}: given bias scale {stated[ch]:.8g} of output channel {ch} is "
                 f"not input scale * weight scale = {bias_scale[ch]:.8g}, the scale at which "

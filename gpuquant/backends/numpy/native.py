@@ -124,7 +124,7 @@ def gemm_into(x: np.ndarray, ops: NativeOperands, out: np.ndarray) -> None:
 
     def block(start: int, stop: int) -> None:
         run(x[start:stop], ops.flip_x, ops.packed, ops.weight_zero_point, ops.folded,
-                    rq.multiplier, rq.shift, rq.multiplier_f32, rq.zero_point, rq.qmin, rq.qmax,
-                    rq.rounding, out[start:stop])
+            rq.multiplier, rq.shift, rq.multiplier_f32, rq.zero_point, rq.qmin, rq.qmax,
+            rq.rounding, out[start:stop])
 
     for_row_blocks(m, block, m * out.shape[1] * k >= PARALLEL_MIN_OPS)
