@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gpuquant import QuantizationError, choose_qparams, dequantize, quantize
-from gpuquant.quant.params import QuantParams, int8_to_uint8, uint8_to_int8
+from gpuquant.quant.params import QuantParams, int8_to_uint8, uint8_to_int8, with_dtype
 
 
 def test_range_widened_to_include_zero_and_zero_exact():
@@ -106,3 +106,29 @@ def test_per_axis_parameters_on_a_tensor_without_that_axis_are_refused():
         quantize(np.zeros((1, 2, 1, 1), np.float32), qp)
     with pytest.raises(QuantizationError, match="axis 5 .* 4-D"):
         dequantize(np.zeros((1, 2, 1, 1), np.int8), qp)
+
+
+@pytest.mark.parametrize("source, target, num_bits, narrow, zp, codes, moved_zp, moved", [
+    # 8 bits move by 128: int8 [-127, 127] narrow <-> uint8 [1, 255]
+    ("int8", "uint8", 8, True, [-3, 5], [-127, 0, 127], [125, 133], [1, 128, 255]),
+    ("uint8", "int8", 8, False, [0, 255], [0, 7, 255], [-128, 127], [-128, -121, 127]),
+    # 4 bits in an 8-bit container move by 8: int8 [-8, 7] <-> uint8 [0, 15]
+    ("int8", "uint8", 4, False, [-8, 2], [-8, 0, 7], [0, 10], [0, 8, 15]),
+])
+def test_with_dtype_keeps_the_real_values(source, target, num_bits, narrow, zp, codes,
+                                           moved_zp, moved):
+    scale = np.array([0.5, 0.25], np.float32)
+    p = QuantParams(scale, np.array(zp), source, 0, narrow, num_bits)
+    q = with_dtype(p, target)
+    assert (q.dtype, q.num_bits, q.narrow_range, q.axis) == (target, num_bits, narrow, 0)
+    np.testing.assert_array_equal(q.zero_point, moved_zp)
+    np.testing.assert_array_equal(q.scale, scale)
+    a = np.tile(codes, (2, 1))  # axis 0: one row of codes per channel
+    b = np.tile(moved, (2, 1))
+    np.testing.assert_array_equal(dequantize(b, q), dequantize(a, p))
+    assert with_dtype(p, source) is p
+
+
+def test_with_dtype_refuses_a_non_8_bit_pair():
+    with pytest.raises(QuantizationError, match="cannot express int32 parameters as int8"):
+        with_dtype(QuantParams(0.5, 0, "int32"), "int8")
