@@ -1,5 +1,6 @@
-"""``gpuquant bench``: images per second of the float graph and the integer model on each
-available backend, on one batch repeated."""
+"""``gpuquant bench``: images per second of the float graph and the integer model, on one batch
+repeated, on the backend of ``--backend`` or ``GPUQUANT_BACKEND`` if either is set, else on
+each available backend."""
 
 from __future__ import annotations
 
