@@ -14,11 +14,19 @@ and whose weights are 8-bit initializers read through ``DequantizeLinear``. Impo
    codes from them, not from its float value;
 2. every activation pair ``t -> QuantizeLinear -> DequantizeLinear -> t'`` is removed, readers
    of ``t'`` read ``t``, and ``t`` keeps the pair's scale and zero point (a pair that ends in a
-   graph output renames ``t`` to the output's name);
+   graph output renames ``t`` to the output's name); the output of a layout op of ``t``
+   without a pair of its own takes them too;
 3. the float model left is read by the float frontend (onnx_float.load_onnx) and converted
    (convert/converter.py) with those parameters as given, exactly: nothing is recomputed from
    ranges. uint8 activation parameters become the int8 ones with the same real values
    (``zero_point - 128``) when the integer model is int8.
+
+Per-axis parameters follow a layout op to the output axis holding the same elements: through a
+Transpose, ``perm.index(axis)``; through a Reshape, Flatten, Squeeze or Unsqueeze, the output
+axis ``b`` with ``out_shape[b] == in_shape[axis]`` and ``prod(out_shape[:b]) ==
+prod(in_shape[:axis])`` (then element ``i`` of the flat C-order data lies on index
+``(i // prod(in_shape[axis+1:])) % in_shape[axis]`` of both); a layout op that spreads the
+axis over several output axes, or merges it with others, is refused.
 
 Bit widths below 8 in 8-bit containers (qat/export.py's ``gpuquant.num_bits`` metadata) narrow
 each such tensor's parameters to its ``num_bits`` codes.
@@ -27,6 +35,7 @@ each such tensor's parameters to its ``num_bits`` codes.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -47,6 +56,7 @@ CONSTANT_DTYPES = {**ONNX_8BIT, np.dtype(np.int32): "int32"}
 LAYOUT_OPS = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
+Shape = tuple[int | str | None, ...]
 
 
 def _load(model: ModelSource) -> onnx.ModelProto:
@@ -183,35 +193,107 @@ def strip_qdq(
         if key not in qparams:
             raise ModelFormatError(f"{NUM_BITS_KEY} names {name!r}, which is not quantized")
         qparams[key] = _narrow(qparams[key], bits)
-    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams, int32_codes)
     del g.value_info[:]
+    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams, int32_codes, _shapes(proto))
     return proto, qparams, int32_codes
 
 
 def _follow_layout_ops(nodes: list[onnx.NodeProto], constants: set[str],
-                       qparams: dict[str, QuantParams], codes: dict[str, np.ndarray]) -> None:
-    """Give the output of a layout op of a constant with parameters (which the float frontend
-    folds into a new constant) the same parameters: the op moves values, so codes stay codes.
-    Per-axis parameters follow a Transpose's ``perm``; through the others they stay behind.
-    Stored ``codes`` go where the parameters go: transposed by a Transpose, else in the same
-    (C) order, reshaped by load_qdq to the folded constant's shape."""
+                       qparams: dict[str, QuantParams], codes: dict[str, np.ndarray],
+                       shapes: dict[str, Shape]) -> None:
+    """Give the output of a layout op the parameters of its input: of a constant with
+    parameters (which the float frontend folds into a new constant), and of an activation
+    whose output has no Q/DQ pair of its own. The op moves values, so codes stay codes;
+    per-axis parameters move to the output axis (module docstring). Stored ``codes`` go where
+    the parameters go: transposed by a Transpose, else in the same (C) order, reshaped by
+    load_qdq to the folded constant's shape."""
     for n in nodes:
         src = n.input[0] if n.input else ""
-        if (n.op_type not in LAYOUT_OPS or src not in qparams or src not in constants
-                or not all(i in constants for i in n.input[1:] if i)):
+        if n.op_type not in LAYOUT_OPS or src not in qparams or n.output[0] in qparams:
+            continue
+        constant = src in constants
+        if constant and not all(i in constants for i in n.input[1:] if i):
             continue
         qp = qparams[src]
-        perm = next((list(a.ints) for a in n.attribute if a.name == "perm"), None)
-        if qp.axis is not None and n.op_type != "Identity":
-            if n.op_type != "Transpose" or perm is None:
-                continue
-            qp = QuantParams(qp.scale, qp.zero_point, qp.dtype, perm.index(qp.axis % len(perm)),
-                             qp.narrow_range, qp.num_bits)
+        if qp.axis is not None:
+            qp = _moved_axis(n, qp, shapes.get(src), shapes.get(n.output[0]))
         qparams[n.output[0]] = qp
         if src in codes:
-            codes[n.output[0]] = (np.transpose(codes[src], perm) if n.op_type == "Transpose"
-                                  else codes[src])
-        constants.add(n.output[0])
+            codes[n.output[0]] = (np.transpose(codes[src], _perm(n, codes[src].ndim))
+                                  if n.op_type == "Transpose" else codes[src])
+        if constant:
+            constants.add(n.output[0])
+
+
+def _moved_axis(node: onnx.NodeProto, qp: QuantParams, in_shape: Shape | None,
+                out_shape: Shape | None) -> QuantParams:
+    """``qp`` (per axis) on the output of layout op ``node`` (module docstring); one scale
+    along any axis is per tensor."""
+    src, out = node.input[0], node.output[0]
+    if node.op_type == "Identity":
+        return qp
+    if qp.scale.size == 1 and node.op_type != "Transpose":
+        axis = None
+    elif in_shape is None or out_shape is None:
+        raise UnsupportedOpError(
+            f"node {node.name!r} ({node.op_type}): tensor {src!r} has per-axis parameters "
+            f"(axis {qp.axis}), and the shapes of {src!r} and {out!r} are not known")
+    elif node.op_type == "Transpose":
+        axis = _perm(node, len(in_shape)).index(qp.axis % len(in_shape))
+    else:
+        axis = _reshaped_axis(in_shape, qp.axis % len(in_shape), out_shape)
+        if axis is None:
+            raise UnsupportedOpError(
+                f"node {node.name!r} ({node.op_type}): tensor {src!r} of shape "
+                f"{_show(in_shape)} has {qp.scale.size} scales along axis {qp.axis}; no single "
+                f"axis of {out!r} (shape {_show(out_shape)}) holds them, so its per-axis "
+                "parameters cannot follow")
+    return QuantParams(qp.scale, qp.zero_point, qp.dtype, axis, qp.narrow_range, qp.num_bits)
+
+
+def _reshaped_axis(in_shape: Shape, axis: int, out_shape: Shape) -> int | None:
+    """The axis ``b`` of ``out_shape`` with the elements of ``axis`` of ``in_shape``:
+    ``out_shape[b] == in_shape[axis]`` and equal products of the dimensions before them
+    (symbolic dimensions match by name); None if there is none."""
+    before = _product(in_shape[:axis])
+    for b, d in enumerate(out_shape):
+        if d == in_shape[axis] and isinstance(d, int) and _product(out_shape[:b]) == before:
+            return b
+    return None
+
+
+def _product(dims: Shape) -> tuple[int, tuple[str, ...]] | None:
+    """The product of ``dims`` as (integer part, sorted symbols); None if one is unknown."""
+    if any(d is None for d in dims):
+        return None
+    return (math.prod(d for d in dims if isinstance(d, int)),
+            tuple(sorted(d for d in dims if isinstance(d, str))))
+
+
+def _perm(node: onnx.NodeProto, rank: int) -> list[int]:
+    """A Transpose's ``perm``, by default the reversed axes."""
+    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+    return perm if perm else list(reversed(range(rank)))
+
+
+def _show(shape: Shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _shapes(proto: onnx.ModelProto) -> dict[str, Shape]:
+    """Tensor shapes by name, as ONNX shape inference gives them: a symbolic dimension by its
+    name, an unknown one None."""
+    try:
+        g = onnx.shape_inference.infer_shapes(proto, data_prop=True).graph
+    except (onnx.shape_inference.InferenceError, RuntimeError) as exc:
+        raise ModelFormatError(f"ONNX shape inference failed: {exc}") from exc
+    shapes: dict[str, Shape] = {t.name: tuple(t.dims) for t in g.initializer}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.type.tensor_type.HasField("shape"):
+            shapes[vi.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else d.dim_param or None
+                for d in vi.type.tensor_type.shape.dim)
+    return shapes
 
 
 def _num_bits(proto: onnx.ModelProto) -> dict[str, int]:

@@ -7,8 +7,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from gpuquant.backends import get_backend
-from gpuquant.errors import QuantizationError
-from gpuquant.frontends.onnx_qdq import import_qdq
+from gpuquant.errors import QuantizationError, UnsupportedOpError
+from gpuquant.frontends.onnx_qdq import import_qdq, strip_qdq
 from gpuquant.runtime.executor import execute
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the reference runtime")
@@ -235,6 +235,117 @@ def test_per_axis_weight_follows_a_transpose():
     xs = _inputs([1, 6])
     # onnxruntime folds the Transpose into the weight of its fused QLinearMatMul
     np.testing.assert_array_equal(_our_codes(integer, xs), _ort_codes(model, xs))
+
+
+ROW_SCALES = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
+# weight codes stored in another shape than the reader's, per-axis along the axis that a Reshape
+# maps to the reader's output-channel axis, as exporters write them: (op, x shape, y shape,
+# stored codes, scales, axis, Reshape target, the reader's codes)
+_W_CONV = np.random.default_rng(11).integers(-60, 61, (4, 27)).astype(np.int8)
+_W_MATMUL = np.random.default_rng(12).integers(-127, 128, (1, 6, 5)).astype(np.int8)
+_W_GEMM = np.random.default_rng(13).integers(-127, 128, (5, 6, 1, 1)).astype(np.int8)
+RESHAPED_WEIGHTS = {
+    # (C_out, C_in * kh * kw) axis 0 -> (C_out, C_in, kh, kw) axis 0
+    "Conv": ([1, 3, 5, 5], [1, 4, 3, 3], _W_CONV, CONV_SCALES, 0, [4, 3, 3, 3],
+             _W_CONV.reshape(4, 3, 3, 3).transpose(0, 2, 3, 1)),
+    # (1, K, N) axis 2 -> (K, N) axis 1
+    "MatMul": ([1, 6], [1, 5], _W_MATMUL, ROW_SCALES, 2, [6, 5], _W_MATMUL[0].T),
+    # (N, K, 1, 1) axis 0 -> (N, K) axis 0 (0 copies N, -1 infers K)
+    "Gemm": ([1, 6], [1, 5], _W_GEMM, ROW_SCALES, 0, [0, -1], _W_GEMM[:, :, 0, 0]),
+}
+
+
+@pytest.mark.parametrize("rounding, bound", [("float32_half_even", 0), ("gemmlowp", 1)])
+@pytest.mark.parametrize("op", sorted(RESHAPED_WEIGHTS))
+def test_per_axis_weight_follows_a_reshape(op, rounding, bound):
+    # the per-axis parameters used to stay behind at the Reshape: the converter re-chose
+    # symmetric max|w| / 127 scales, other codes (up to 2 steps off onnxruntime's Conv output)
+    x_shape, y_shape, codes, scales, axis, target, weight = RESHAPED_WEIGHTS[op]
+    model = _qdq_model(op, x_shape, y_shape, codes, scales, np.zeros(scales.size, np.int8),
+                       const_axis=axis, **({"transB": 1} if op == "Gemm" else {}))
+    model = _through(model, "Reshape", "w2", "reshape", extra=[("shape", np.array(target))])
+    integer = import_qdq(model, rounding=rounding)
+    layer = next(n for n in integer.nodes if n.op in ("conv2d", "gemm")).params
+    np.testing.assert_array_equal(layer.weight, weight)
+    np.testing.assert_array_equal(layer.weight_zero_point, 0)
+    xs = _inputs(x_shape)
+    # onnxruntime runs DequantizeLinear -> Reshape -> op -> QuantizeLinear: an exact int32
+    # sum of code products at s_x * s_w, one float32 multiply by 1 / s_y rounded half to even,
+    # which "float32_half_even" reproduces; gemmlowp's two roundings can differ by one step
+    theirs = _ort_codes(model, xs).astype(np.int32)
+    assert np.abs(_our_codes(integer, xs) - theirs).max() <= bound
+
+
+def test_per_axis_weight_spread_by_a_reshape_is_refused_naming_node_and_tensor():
+    # (N, K) rows with their own scales reshaped (not transposed) to (K, N): the 5 rows' codes
+    # spread over rows and columns of the MatMul operand, no single axis holds one scale each
+    w = np.random.default_rng(9).integers(-127, 128, (5, 6)).astype(np.int8)
+    model = _through(_qdq_model("MatMul", [1, 6], [1, 5], w, ROW_SCALES, np.zeros(5, np.int8),
+                                const_axis=0),
+                     "Reshape", "w2", "reshape", extra=[("shape", np.array([6, 5]))])
+    with pytest.raises(UnsupportedOpError,
+                       match=r"node 'reshape' \(Reshape\): tensor 'c' of shape \(5, 6\) has 5 "
+                             r"scales along axis 0; no single axis of 'w2' \(shape \(6, 5\)\)"):
+        import_qdq(model)
+
+
+def _activation_reshape(scales, axis, x_shape, target, reader):
+    """x -> Q/DQ (``scales`` along ``axis``, zero point 0) -> Reshape(``target``) -> r, read
+    by ``reader``: (op type, input names after r, initializers, output shape)."""
+    op, operands, extra, y_shape = reader
+    inits = [numpy_helper.from_array(np.asarray(scales, np.float32), "s"),
+             numpy_helper.from_array(np.zeros(np.shape(scales), np.int8), "z"),
+             numpy_helper.from_array(np.array(target), "shape"),
+             numpy_helper.from_array(np.float32(SY), "sy"),
+             numpy_helper.from_array(np.int8(ZY), "zy"),
+             *(numpy_helper.from_array(v, k) for k, v in extra)]
+    axis_attr = {} if axis is None else {"axis": axis}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="qx", **axis_attr),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dqx",
+                              **axis_attr),
+             helper.make_node("Reshape", ["xd", "shape"], ["r"], name="reshape")]
+    if op == "MatMul":
+        nodes.append(helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dqw"))
+    nodes += [helper.make_node(op, ["r", *operands], ["y"], name="op"),
+              helper.make_node("QuantizeLinear", ["y", "sy", "zy"], ["yq"], name="qy"),
+              helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["out"], name="dqy")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, y_shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _matmul_reader():
+    w = np.random.default_rng(4).integers(-127, 128, (12, 5)).astype(np.int8)
+    return "MatMul", ["w"], [("wq", w), ("ws", np.float32(0.01))], [1, 5]
+
+
+def test_activation_parameters_follow_a_reshape_to_its_reader():
+    # the Reshape of a graph input stays in float; the MatMul reading its output used to find
+    # no parameters for it ("tensor 'r' has no calibrated range")
+    model = _activation_reshape(SX, None, [1, 3, 4], [1, 12], _matmul_reader())
+    integer = import_qdq(model, rounding="float32_half_even")
+    assert [n.op for n in integer.nodes if n.op != "float"] == ["quantize", "gemm", "dequantize"]
+    xs = _inputs([1, 3, 4])
+    # the codes of r are those of x, moved: as for the weights above, equal to onnxruntime's
+    np.testing.assert_array_equal(_our_codes(integer, xs), _ort_codes(model, xs))
+
+
+@pytest.mark.parametrize("target, axis", [([1, 3, 2, 2], 1), ([3, 4], 0), ([3, 1, 4], 0)])
+def test_per_axis_activation_parameters_move_to_the_reshaped_axis(target, axis):
+    model = _activation_reshape([0.02, 0.03, 0.05], 1, [1, 3, 4], target,
+                                ("Identity", [], [], target))
+    _, qparams, _ = strip_qdq(model)
+    assert qparams["r"].axis == axis
+    np.testing.assert_array_equal(qparams["r"].scale, qparams["x"].scale)
+
+
+def test_per_axis_activation_merged_by_a_reshape_is_refused_naming_node_and_tensor():
+    model = _activation_reshape([0.02, 0.03, 0.05], 1, [1, 3, 4], [1, 12], _matmul_reader())
+    with pytest.raises(UnsupportedOpError,
+                       match=r"node 'reshape' \(Reshape\): tensor 'x' of shape \(1, 3, 4\) has "
+                             r"3 scales along axis 1; no single axis of 'r' \(shape \(1, 12\)\)"):
+        import_qdq(model)
 
 
 def test_per_axis_constant_of_an_add_is_refused_naming_node_and_tensor():
