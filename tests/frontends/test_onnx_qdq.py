@@ -169,16 +169,41 @@ def test_bad_dequantize_parameters_name_the_node(scale, axis, match):
         strip_qdq(_weight_dq(scale, axis))
 
 
-def test_batch_of_five_rows_equal_batch_one(ort_qdq):
+def _dynamic_batch(data: bytes) -> bytes:
+    """The model with leading input/output dimensions "N", as exporters write them."""
+    model = onnx.load_model_from_string(data)
+    for vi in list(model.graph.input) + list(model.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims):
+            dims[0].dim_param = "N"
+    return model.SerializeToString()
+
+
+def test_batch_of_five_rows_equal_batch_one_and_agree_with_onnxruntime(ort_qdq):
     """The case model declares batch 1; the converter keeps the batch dynamic, so five
-    stacked inputs give, row by row, the batch-1 run of that row."""
+    stacked inputs give, row by row, the batch-1 run of that row, and onnxruntime's output
+    codes at batch 5 within the two steps the batch-1 test allows for the logits."""
     path, xs = ort_qdq
     integer = import_qdq(path)
     backend = get_backend("numpy")
     name = integer.outputs[0].name
-    got = np.asarray(backend.to_numpy(execute(integer, {"x": np.concatenate(xs[:5])},
-                                              backend)[name]))
+    batch = np.concatenate(xs[:5])
+    env = execute(integer, {"x": batch}, backend, keep=True)
+    got = np.asarray(backend.to_numpy(env[name]))
     assert got.shape == (5, 10) and "fixed_batch" not in integer.metadata
     for i in range(5):
         one = np.asarray(backend.to_numpy(execute(integer, {"x": xs[i]}, backend)[name]))
         np.testing.assert_array_equal(got[i:i + 1], one)
+    data, q_of = _with_q_outputs(path)
+    q_name = next(q for q, tensor in q_of.items() if tensor == name)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = ort.InferenceSession(_dynamic_batch(data), opts,
+                                     providers=["CPUExecutionProvider"])
+    theirs = reference.run([q_name], {"x": batch})[0]
+    assert theirs.shape == (5, 10)
+    theirs = theirs.astype(np.int32) - (128 if theirs.dtype == np.uint8 else 0)
+    spec = next(s for n, s in integer.tensors.items()
+                if s.float_name == name and s.qparams is not None and n in env)
+    ours = np.asarray(backend.to_numpy(env[spec.name])).astype(np.int32)
+    assert np.abs(ours - theirs).max() <= 2
