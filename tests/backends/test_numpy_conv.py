@@ -106,3 +106,30 @@ def test_conv2d_in_im2col_blocks_equals_one_block(nb, monkeypatch):
     want = conv_acc(x, w, -5, [0, 0, 0], 0, (1, 1), (1, 1), (1, 1, 1, 1), 1)
     monkeypatch.setattr(conv, "IM2COL_BUDGET", 2 * 6 * 6 * 36)  # two images per block
     np.testing.assert_array_equal(nb.conv2d(x, p), want)
+
+
+@pytest.mark.parametrize("multiplier", [1, 3])
+@pytest.mark.parametrize("block_threads", [(1 << 16, 1), (1, 2), (1, 3)])
+def test_depthwise_stride_phases_and_blocks_match_reference(nb, monkeypatch, multiplier,
+                                                            block_threads):
+    from gpuquant.backends.numpy import conv, threads
+
+    block, count = block_threads
+    monkeypatch.setattr(conv, "DEPTHWISE_BLOCK", block)  # 1: one image per block
+    monkeypatch.setattr(conv, "PARALLEL_MIN_OPS", 0)
+    monkeypatch.setattr(threads, "THREADS", count)
+    rng = np.random.default_rng(multiplier)
+    x = codes(rng, (5, 11, 13, 4), "uint8")
+    c_out = 4 * multiplier
+    w = codes(rng, (c_out, 3, 4, 1), "uint8")
+    zw = rng.integers(0, 256, c_out)
+    bias = rng.integers(-(2**16), 2**16, c_out)
+    r = random_requant(rng, c_out, "int8", "gemmlowp")
+    # Strides (2, 3) and dilation (3, 1): the taps read two row phases and three column phases.
+    geometry = ((2, 3), (3, 1), (2, 1, 0, 3))
+    p = Conv2DParams("dw", w, zw, 201, "uint8", bias, r, *geometry, groups=4)
+    assert p.is_depthwise
+    want = conv_acc(x, w, 201, zw, bias, *geometry, 4)
+    np.testing.assert_array_equal(nb.conv2d(x, p), requant(want, r))
+    p32 = Conv2DParams("dw", w, zw, 201, "uint8", bias, None, *geometry, groups=4)
+    np.testing.assert_array_equal(nb.conv2d(x, p32), want)

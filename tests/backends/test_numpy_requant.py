@@ -100,3 +100,17 @@ def test_requant_refuses_values_kernels_cannot_hold(field, value, message):
     fields[field] = value
     with pytest.raises(QuantizationError, match=message):
         Requant(**fields)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+def test_requantize_int32_gemmlowp_matches_reference_at_every_shift(dtype):
+    # int32 accumulators (depthwise conv, mul) take the in-place gemmlowp path of requant.py.
+    acc = _edge_values()[:600].astype(np.int32)
+    shifts = np.arange(-31, 31)
+    rng = np.random.default_rng(4)
+    multipliers = rng.integers(0, 2**31, shifts.size)
+    multipliers[:4] = [0, 1, 2**30, INT32_MAX]
+    lo, hi = (-128, 127) if dtype == "int8" else (0, 255)
+    r = Requant(multipliers, shifts, "gemmlowp", lo + 100, lo, hi - 1, dtype)
+    grid = np.broadcast_to(acc[:, None], (acc.size, shifts.size))
+    np.testing.assert_array_equal(requantize(grid, r), requant(grid, r))

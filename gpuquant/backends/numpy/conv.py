@@ -14,13 +14,16 @@ import dataclasses
 import numpy as np
 
 from ...ops import Conv2DParams
+from ...quant.params import DTYPES
 from ..operands import requant_operands
 from .checks import check_input
 from .gemm import exact_matmul
-from .native import CACHES, NativeOperands, gemm_into, native_operands
-from .requant import requantize
+from .native import CACHES, PARALLEL_MIN_OPS, NativeOperands, gemm_into, native_operands
+from .requant import epilogue, requantize
+from .threads import for_row_blocks
 
 IM2COL_BUDGET = 1 << 24  # elements of one im2col block (16 MiB of 8-bit codes)
+DEPTHWISE_BLOCK = 1 << 16  # int32 accumulators of one depthwise block (256 KiB, in L2 cache)
 
 
 def windows(
@@ -50,13 +53,11 @@ def conv2d(x: np.ndarray, p: Conv2DParams, native: str | None = None) -> np.ndar
     check_input(p.name, "input", x, p.input_dtype, 4)
     _, oh, ow, _ = p.output_shape(x.shape)
     xp = _pad_spatial(x, p.padding, p.input_zero_point)
-    if native and not p.is_depthwise:
-        return _grouped_native(xp, p, (oh, ow), native)
     if p.is_depthwise:
-        acc = _depthwise_acc(xp, p, (oh, ow))
-    else:
-        acc = _grouped_acc(xp, p, (oh, ow))
-    return requantize(acc, p.requant)
+        return _depthwise(xp, p, (oh, ow))
+    if native:
+        return _grouped_native(xp, p, (oh, ow), native)
+    return requantize(_grouped_acc(xp, p, (oh, ow)), p.requant)
 
 
 def _group_operands(p: Conv2DParams, isa: str) -> tuple[NativeOperands, ...]:
@@ -122,23 +123,74 @@ def _grouped_acc(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np
     return acc
 
 
-def _depthwise_acc(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
-    """int32 accumulators (N, OH, OW, C_out) of a depthwise conv with depth multiplier m.
+def _phases(xp: np.ndarray, stride: tuple[int, int], offsets: set[tuple[int, int]]
+            ) -> dict[tuple[int, int], np.ndarray]:
+    """int32 copies (N, ceil(H/sh), ceil(W/sw) * C) of the padded NHWC ``xp`` on each of its
+    stride phases ``(a, b)`` in ``offsets``: ``phase[a, b][n, r, c * C + k] = xp[n, r*sh + a,
+    c*sw + b, k]``. A tap at padded offset ``(u, v)`` then reads ``phase[u % sh, v % sw]`` from row
+    ``u // sh`` and pixel ``v // sw`` on, with unit strides along the output rows and along
+    each row's pixels and channels."""
+    sh, sw = stride
+    out = {}
+    for a, b in offsets:
+        phase = np.ascontiguousarray(xp[:, a::sh, b::sw, :], dtype=np.int32)
+        n, rows, pixels, c = phase.shape
+        out[a, b] = phase.reshape(n, rows, pixels * c)
+    return out
 
-    Output channel o reads input channel ``o // m``:
-    ``acc[..., o] = bias[o] + sum_{i,j} (x[.., i, j, o // m] - zx) * (w[o, i, j] - zw[o])``,
-    one vectorised multiply-accumulate per tap. The static check of ops/accumulator.py bounds
-    every partial sum by int32.
+
+def _depthwise(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
+    """Depthwise conv (depth multiplier m = C_out / C_in) of the padded NHWC ``xp``, requantized
+    (int32 accumulators when ``p.requant`` is None).
+
+    Output channel o reads input channel ``o // m``; with ``w'[o] = w[o] - zw[o]`` and the
+    zero-point terms folded into ``folded_bias`` (ops/gemm.py, padding holding ``zx`` so every
+    window has all its taps)::
+
+        acc[n, h, w, o] = sum_{i,j} xp[n, h*sh + i*dh, w*sw + j*dw, o // m] * w'[o, i, j]
+                          + folded_bias[o]
+
+    Each tap is one int32 multiply-add over the output's (OW * C_out) values of each output
+    row, read with unit strides from a stride phase of the input (``_phases``). Images go
+    through in blocks of about DEPTHWISE_BLOCK accumulators, requantized while they are in
+    cache, the blocks split over the backend's threads.
     """
     c_out = p.weight.shape[0]
     multiplier = c_out // xp.shape[3]
-    centred = xp.astype(np.int32) - np.int32(p.input_zero_point)
     if multiplier > 1:
-        centred = np.repeat(centred, multiplier, axis=3)
+        xp = np.repeat(xp, multiplier, axis=3)
+    (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
+    n, (oh, ow) = xp.shape[0], out_hw
+    taps = [(i * dh, j * dw) for i in range(kh) for j in range(kw)]
+    phases = _phases(xp, p.stride, {(u % sh, v % sw) for u, v in taps})
     w = p.weight[..., 0].astype(np.int32) - p.weight_zero_point[:, None, None]
-    view = windows(centred, p.kernel, p.stride, p.dilation, out_hw)
-    acc = np.broadcast_to(p.bias, (xp.shape[0], out_hw[0], out_hw[1], c_out)).copy()
-    for i in range(p.kernel[0]):
-        for j in range(p.kernel[1]):
-            acc += view[:, :, :, i, j, :] * w[:, i, j]
-    return acc
+    row_weights = np.tile(w.transpose(1, 2, 0), (1, 1, ow))  # (KH, KW, OW * C_out)
+    row_bias = np.tile(p.folded_bias.astype(np.int32), ow)
+    row = ow * c_out
+    out = np.empty((n, oh, row), dtype=np.int32 if p.requant is None else
+                   DTYPES[p.requant.dtype][0])
+    images = max(1, DEPTHWISE_BLOCK // max(oh * row, 1))
+
+    def block(start: int, stop: int) -> None:
+        acc = np.empty((min(images, stop - start), oh, row), dtype=np.int32)
+        product = np.empty_like(acc)
+        for n0 in range(start, stop, images):
+            n1 = min(stop, n0 + images)
+            a, t = acc[:n1 - n0], product[:n1 - n0]
+            # Headroom: after any number of taps the int32 partial sum is the accumulator of a
+            # window whose remaining taps hold code 0 (folded_bias: all of them), so it is
+            # bounded by max|x - zx| * sum|w'| + |bias| <= 2**31 - 1, the bound checked when
+            # the params were built (ops/accumulator.py); each product is at most 255**2.
+            np.copyto(a, row_bias)
+            for (u, v), tap_weights in zip(taps, row_weights.reshape(-1, row)):
+                phase = phases[u % sh, v % sw]
+                r0, c0 = u // sh, (v // sw) * c_out
+                np.multiply(phase[n0:n1, r0:r0 + oh, c0:c0 + row], tap_weights, out=t)
+                a += t
+            if p.requant is None:
+                out[n0:n1] = a
+            else:
+                out[n0:n1] = epilogue(a.reshape(-1, c_out), p.requant).reshape(a.shape)
+
+    for_row_blocks(n, block, n * oh * row * kh * kw >= PARALLEL_MIN_OPS)
+    return out.reshape(n, oh, ow, c_out)

@@ -11,14 +11,49 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import Requant
-from ...quant.fixedpoint import multiply_by_quantized_multiplier
+from ...quant.fixedpoint import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier
 from ...quant.params import DTYPES
 from .threads import for_row_blocks
 
 PARALLEL_MIN_SIZE = 1 << 17  # below this many outputs, thread hand-off costs more than it saves
 
 
-def _epilogue(acc: np.ndarray, requant: Requant) -> np.ndarray:
+def _gemmlowp_int32(acc: np.ndarray, requant: Requant) -> np.ndarray:
+    """The gemmlowp rounding of quant/fixedpoint.py's fused path, for int32 ``acc`` (whose range
+    needs no check), in place on one int64 buffer ``x`` (m: multiplier, s: shift)::
+
+        x = sat_int32(acc << max(s, 0))              |x| <= 2**31, so |x * m| < 2**62
+        x = (x * m + 2**30) >> 31                    SaturatingRoundingDoublingHighMul, m >= 0
+        x = (x + h - [x < 0 and e > 0]) >> e         RoundingDivideByPOT, e = max(-s, 0),
+                                                     h = 2**(e-1) (0 for e = 0), ties away from 0
+        y = clamp(x + zero_point, qmin, qmax)        exact in int64, then cast
+    """
+    m = requant.multiplier.astype(np.int64)
+    s = requant.shift.astype(np.int64)
+    x = acc.astype(np.int64)
+    if np.any(s > 0):
+        x <<= np.maximum(s, 0)
+        np.clip(x, INT32_MIN, INT32_MAX, out=x)
+    x *= m
+    x += 1 << 30
+    x >>= 31
+    e = np.maximum(-s, 0)
+    if np.any(e > 0):
+        h = (np.int64(1) << e) >> 1
+        x += h
+        # After adding h, x < h exactly where x was negative; no lane with e = 0 is below
+        # INT64_MIN.
+        x -= x < np.where(e > 0, h, np.iinfo(np.int64).min)
+        x >>= e
+    x += requant.zero_point
+    np.clip(x, requant.qmin, requant.qmax, out=x)
+    return x.astype(DTYPES[requant.dtype][0])
+
+
+def epilogue(acc: np.ndarray, requant: Requant) -> np.ndarray:
+    """``requant`` of the accumulators ``acc`` (one thread, no size split): 8-bit codes."""
+    if requant.rounding == "gemmlowp" and acc.dtype == np.int32:
+        return _gemmlowp_int32(acc, requant)
     scaled = multiply_by_quantized_multiplier(
         acc, requant.multiplier, requant.shift, requant.rounding
     )
@@ -35,12 +70,12 @@ def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
     if requant is None:
         return acc.astype(np.int32)
     if acc.ndim == 0 or acc.size == 0:
-        return _epilogue(acc, requant)
+        return epilogue(acc, requant)
     rows = acc.reshape(-1, acc.shape[-1])
     out = np.empty(rows.shape, dtype=DTYPES[requant.dtype][0])
 
     def block(start: int, stop: int) -> None:
-        out[start:stop] = _epilogue(rows[start:stop], requant)
+        out[start:stop] = epilogue(rows[start:stop], requant)
 
     for_row_blocks(rows.shape[0], block, acc.size >= PARALLEL_MIN_SIZE)
     return out.reshape(acc.shape)
