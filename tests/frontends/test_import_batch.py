@@ -260,6 +260,51 @@ def test_tflite_operator_moving_the_batch_runs_at_batch_1_only(tmp_path, case):
         execute(model, {"x": codes((3, 3, 4))}, NumpyBackend())
 
 
+def _reshapes(tmp_path, x_shape, *targets) -> Path:
+    """RESHAPE ops in a chain from an int8 input ``x`` of ``x_shape`` through ``targets`` (each
+    also the shape operand), the last output ``y``."""
+    tensors, ops = [q8("x", x_shape)], []
+    for i, target in enumerate(targets):
+        name = "y" if i == len(targets) - 1 else f"r{i}"
+        tensors += [T(f"shape{i}", (len(target),), "int32", np.array(target, np.int32)),
+                    q8(name, target)]
+        ops.append(Op("RESHAPE", [len(tensors) - 3, len(tensors) - 2], [len(tensors) - 1]))
+    return write(tmp_path / "reshape.tflite", tensors, ops, [0], [len(tensors) - 1])
+
+
+def test_tflite_reshape_keeping_the_leading_dimension_runs_at_any_batch(tmp_path):
+    """[1, 4, 4, 8] -> [1, 128]: the leading dimension is the batch and stays the batch, so the
+    target copies it (0); RESHAPE moves codes, so the output is the input in the new shape."""
+    model = load_tflite(_reshapes(tmp_path, (1, 4, 4, 8), (1, 128)))
+    assert "fixed_batch" not in model.metadata
+    assert [n.params["shape"] for n in model.nodes] == [[0, 128]]
+    assert model.inputs[0].shape == (None, 4, 4, 8) and model.outputs[0].shape == (None, 128)
+    x = codes((BATCH, 4, 4, 8))
+    np.testing.assert_array_equal(gpuquant_y(model, {"x": x}), x.reshape(BATCH, 128))
+
+
+@pytest.mark.parametrize("x_shape, targets, at_fault", [
+    ((1, 128), [(2, 64)], 0),                    # splits each sample over two rows
+    ((2, 128), [(1, 256)], 0),                   # folds the declared batch of 2 into one row
+    ((1, 4, 4, 8), [(1, 128), (2, 64)], 1),      # keeps the batch, then splits it
+])
+def test_tflite_reshape_splitting_or_folding_the_batch_keeps_the_declared_batch(
+        tmp_path, x_shape, targets, at_fault):
+    model = load_tflite(_reshapes(tmp_path, x_shape, *targets))
+    assert model.metadata["fixed_batch"].startswith(
+        f"operator {at_fault} (RESHAPE) does not keep the batch as the leading axis")
+    assert model.inputs[0].shape == x_shape and model.outputs[0].shape == targets[-1]
+    # the reshape at fault moves no batch: its target is the static output shape
+    assert model.nodes[at_fault].params["shape"] == list(targets[at_fault])
+    x = codes(x_shape)
+    np.testing.assert_array_equal(gpuquant_y(model, {"x": x}), x.reshape(targets[-1]))
+    other = (x_shape[0] + 1,) + x_shape[1:]
+    with pytest.raises(ShapeError,
+                       match=rf"input 'x' has shape \({other[0]}, .*declared batch {x_shape[0]} "
+                             rf".*operator {at_fault} \(RESHAPE\) does not keep the batch"):
+        gpuquant_y(model, {"x": codes(other)})
+
+
 @pytest.mark.parametrize("out_shape, p, q, target", [
     ((4, 3, 5), 1, 1, [0, 3, 5]),      # ONNX Reshape: 0 copies the input's leading dimension
     ((12, 5), 1, 3, [-1, 5]),          # 3 rows per sample: leading dimension 3N inferred
