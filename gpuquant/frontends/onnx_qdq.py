@@ -34,9 +34,11 @@ each such tensor's parameters to its ``num_bits`` codes.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -194,19 +196,21 @@ def strip_qdq(
             raise ModelFormatError(f"{NUM_BITS_KEY} names {name!r}, which is not quantized")
         qparams[key] = _narrow(qparams[key], bits)
     del g.value_info[:]
-    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams, int32_codes, _shapes(proto))
+    _follow_layout_ops(kept, set(consts) | set(new_inits), qparams, int32_codes,
+                       functools.cache(lambda: _shapes(proto)))
     return proto, qparams, int32_codes
 
 
 def _follow_layout_ops(nodes: list[onnx.NodeProto], constants: set[str],
                        qparams: dict[str, QuantParams], codes: dict[str, np.ndarray],
-                       shapes: dict[str, Shape]) -> None:
+                       shapes: Callable[[], dict[str, Shape]]) -> None:
     """Give the output of a layout op the parameters of its input: of a constant with
     parameters (which the float frontend folds into a new constant), and of an activation
     whose output has no Q/DQ pair of its own. The op moves values, so codes stay codes;
     per-axis parameters move to the output axis (module docstring). Stored ``codes`` go where
     the parameters go: transposed by a Transpose, else in the same (C) order, reshaped by
-    load_qdq to the folded constant's shape."""
+    load_qdq to the folded constant's shape. ``shapes`` gives the tensor shapes (inferred
+    once, when per-axis parameters first meet a layout op)."""
     for n in nodes:
         src = n.input[0] if n.input else ""
         if n.op_type not in LAYOUT_OPS or src not in qparams or n.output[0] in qparams:
@@ -216,7 +220,7 @@ def _follow_layout_ops(nodes: list[onnx.NodeProto], constants: set[str],
             continue
         qp = qparams[src]
         if qp.axis is not None:
-            qp = _moved_axis(n, qp, shapes.get(src), shapes.get(n.output[0]))
+            qp = _moved_axis(n, qp, shapes().get(src), shapes().get(n.output[0]))
         qparams[n.output[0]] = qp
         if src in codes:
             codes[n.output[0]] = (np.transpose(codes[src], _perm(n, codes[src].ndim))

@@ -221,14 +221,15 @@ def test_a_layout_op_between_dequantize_and_reader_keeps_the_codes():
     assert np.abs(_our_codes(integer, xs) - _ort_codes(model, xs).astype(np.int32)).max() <= 1
 
 
-def test_per_axis_weight_follows_a_transpose():
+@pytest.mark.parametrize("attrs", [{"perm": [1, 0]}, {}])
+def test_per_axis_weight_follows_a_transpose(attrs):
     # weight codes (N, K) with one scale per row, transposed to the (K, N) MatMul operand: the
-    # scales now lie along axis 1, the output columns
+    # scales now lie along axis 1, the output columns (no perm: ONNX reverses the axes)
     w = np.random.default_rng(9).integers(-127, 128, (5, 6)).astype(np.int8)
     scales = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
     model = _through(_qdq_model("MatMul", [1, 6], [1, 5], w, scales, np.zeros(5, np.int8),
                                 const_axis=0),
-                     "Transpose", "wt", "transpose", {"perm": [1, 0]})
+                     "Transpose", "wt", "transpose", attrs)
     integer = import_qdq(model, rounding="float32_half_even")
     gemm = next(n for n in integer.nodes if n.op == "gemm").params
     np.testing.assert_array_equal(gemm.weight, w)
