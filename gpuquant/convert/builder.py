@@ -149,11 +149,18 @@ class Builder:
 
     def bias_codes(self, name: str, channels: int) -> np.ndarray | None:
         """The stated int32 codes of bias initializer ``name``, one per output channel (a single
-        code repeated for all ``channels``); None if not given."""
+        code repeated for all ``channels``); None if not given. Any other number of codes
+        raises QuantizationError."""
         codes = self.given_codes.get(name)
         if codes is None:
             return None
-        return np.broadcast_to(np.asarray(codes, np.int32).reshape(-1), (channels,))
+        codes = np.asarray(codes, np.int32).reshape(-1)
+        if codes.size not in (1, channels):
+            raise QuantizationError(
+                f"bias {name!r}: {codes.size} stated int32 codes; the layer has {channels} "
+                "output channels (one code per output channel, or one for all)"
+            )
+        return np.broadcast_to(codes, (channels,))
 
     def input_mean(self, name: str, channels: int) -> np.ndarray | None:
         """The calibrated per-channel mean of float tensor ``name`` (``channels`` values), for

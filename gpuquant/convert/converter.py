@@ -120,7 +120,8 @@ def convert(
     float value (float32 holds an integer exactly only up to ``2**24`` in magnitude).
     ``input_means`` (per-channel means of float tensors, calibrate_with_means): each Conv, Gemm
     and MatMul-by-constant layer whose input has one gets its bias corrected for the mean
-    effect of weight rounding (docs/quantization.md, eq. 13; convert/weights.py).
+    effect of weight rounding (docs/quantization.md, eq. 13; convert/weights.py); one whose
+    bias codes are given raises QuantizationError, as stated codes are taken as they are.
     Raises QuantizationError for a tensor without a range or an unknown ``exclude`` name.
     """
     if activation_dtype not in ACTIVATION_DTYPES:

@@ -85,7 +85,8 @@ def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
     layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel,
                            b.weight_qparams(node.inputs[1], 0), _conv_input_mean(b, x, w, groups),
                            b.bias_qparams(bias_name) if bias_name else None,
-                           b.bias_codes(bias_name, w.shape[0]) if bias_name else None)
+                           b.bias_codes(bias_name, w.shape[0]) if bias_name else None,
+                           bias_name)
     requant = b.requant(_scale(in_qp) * layer.weight_scales(w.shape[0]) / _scale(out_qp),
                         out_qp, act)
     params = Conv2DParams(
@@ -109,19 +110,20 @@ def lower_conv(b: Builder, node: Node, act: Activation | None) -> None:
 def _emit_fully_connected(
     b: Builder, node: Node, act: Activation | None, x: str, w: np.ndarray, bias: np.ndarray | None,
     given: QuantParams | None = None, given_bias: QuantParams | None = None,
-    bias_codes: np.ndarray | None = None,
+    bias_codes: np.ndarray | None = None, bias_name: str = "",
 ) -> None:
     """``y = x @ w.T + bias`` with w (N, K) float; a flattened NHWC input permutes w's columns.
 
     ``given``, ``given_bias``, ``bias_codes``: the weight's and bias's parameters and the bias's
-    stated codes from the model (Builder.weight_qparams, bias_qparams, bias_codes), if any.
+    stated codes from the model (Builder.weight_qparams, bias_qparams, bias_codes), if any, of
+    the bias initializer ``bias_name``.
     """
     out = node.outputs[0]
     if _rank(b, x) != 2:
         raise KeepFloat(f"fully connected input {x!r} must be 2-D, has shape {b.shape(x)}")
     in_qp, out_qp = b.qparams(x), b.qparams(out)
     layer = quantize_layer(node.name, w, bias, _scale(in_qp), b.per_channel, given,
-                           b.input_mean(x, w.shape[1]), given_bias, bias_codes)
+                           b.input_mean(x, w.shape[1]), given_bias, bias_codes, bias_name)
     alias = b.flat_source(x)
     weight = layer.weight
     if alias is not None:
@@ -149,19 +151,20 @@ def lower_gemm(b: Builder, node: Node, act: Activation | None) -> None:
     w = b.constant(node.inputs[1], "weight").astype(np.float64)
     w = w if node.attrs.get("transB", 0) else w.T
     w = w * float(node.attrs.get("alpha", 1.0))
+    bias_name = node.inputs[2] if len(node.inputs) > 2 else ""
     bias, given_bias, bias_codes = None, None, None
-    if len(node.inputs) > 2 and node.inputs[2]:
+    if bias_name:
         beta = float(node.attrs.get("beta", 1.0))
-        c = b.constant(node.inputs[2], "bias").astype(np.float64) * beta
+        c = b.constant(bias_name, "bias").astype(np.float64) * beta
         if c.size not in (1, w.shape[0]) or (c.ndim == 2 and c.shape[0] != 1):
             raise KeepFloat(f"Gemm bias of shape {c.shape} is not one value per output column")
         bias = np.broadcast_to(c.reshape(-1), (w.shape[0],))
-        given_bias = b.bias_qparams(node.inputs[2], beta)
-        bias_codes = b.bias_codes(node.inputs[2], w.shape[0])
+        given_bias = b.bias_qparams(bias_name, beta)
+        bias_codes = b.bias_codes(bias_name, w.shape[0])
     given = b.weight_qparams(node.inputs[1], 0 if node.attrs.get("transB", 0) else 1,
                              float(node.attrs.get("alpha", 1.0)))
     _emit_fully_connected(b, node, act, node.inputs[0], w.astype(np.float32), bias, given,
-                          given_bias, bias_codes)
+                          given_bias, bias_codes, bias_name)
 
 
 def lower_matmul(b: Builder, node: Node, act: Activation | None) -> None:

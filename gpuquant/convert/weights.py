@@ -8,7 +8,8 @@ bias, numerics case N10), that channel's weight scale is raised to
 ``|b| / (s_in * (2**31 - 1))`` (plus 0.1 %) and its weights requantized, with a warning, rather
 than letting the bias wrap or refusing the layer. Given weight parameters (a QDQ model's) are
 kept as they are, so there such a bias is an OverflowRiskError. Stated int32 bias codes (a QDQ
-model's) are the bias as they are: no rounding, no correction, and they fit int32.
+model's) are the bias as they are: no rounding, no correction, and they fit int32; asking for
+bias correction of such a layer is a QuantizationError, not a silent skip.
 
 Bias correction (eq. 13, Nagel et al. 2019, "Data-Free Quantization", empirical variant): given
 ``input_mean``, the mean float input that each weight multiplies, the expected output shift
@@ -73,6 +74,7 @@ def quantize_layer(
     input_mean: np.ndarray | None = None,
     given_bias: QuantParams | None = None,
     given_bias_codes: np.ndarray | None = None,
+    bias_name: str = "",
 ) -> QuantizedLayer:
     """Quantize a layer's float weights (axis 0 = output channel) and bias (module docstring).
 
@@ -84,8 +86,15 @@ def quantize_layer(
     one int32 per output channel): the bias codes as stored, taken exactly instead of rounding
     ``b / s_b`` (float32 ``b`` holds them exactly only up to ``2**24`` in magnitude).
     ``input_mean``, broadcastable against ``weight``: the mean input each weight multiplies
-    over the calibration data; the bias is then corrected for weight rounding (eq. 13).
+    over the calibration data; the bias is then corrected for weight rounding (eq. 13), which
+    stated bias codes cannot be: both together raise QuantizationError naming ``bias_name``.
     """
+    if input_mean is not None and given_bias is not None and given_bias_codes is not None:
+        raise QuantizationError(
+            f"layer {layer!r}: bias correction was asked for, but the int32 codes of its bias "
+            f"{bias_name!r} are stated by the model and are taken as they are; drop bias "
+            "correction (convert without input_means)"
+        )
     channels = weight.shape[0]
     qp = weight_qparams(weight, per_channel) if given is None else given
     float_bias = (np.zeros(channels) if bias is None
