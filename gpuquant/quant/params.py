@@ -202,24 +202,22 @@ def with_dtype(params: QuantParams, dtype: str) -> QuantParams:
 
 
 def uint8_to_int8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
-    """The same real values in int8: ``q - 128`` and ``zero_point - 128`` (flip of the top bit)."""
+    """The same real values in int8: ``q - 128`` (flip of the top bit) and the parameters of
+    ``with_dtype`` (``zero_point - 128``)."""
     if params.dtype != "uint8" or params.num_bits != 8:
         raise QuantizationError(
             f"expected 8-bit uint8 parameters, got {params.num_bits}-bit {params.dtype}"
         )
     out = (np.asarray(q, dtype=np.uint8) ^ np.uint8(0x80)).view(np.int8)
-    return out, QuantParams(
-        params.scale, params.zero_point - 128, "int8", params.axis, params.narrow_range
-    )
+    return out, with_dtype(params, "int8")
 
 
 def int8_to_uint8(q: np.ndarray, params: QuantParams) -> tuple[np.ndarray, QuantParams]:
-    """The same real values in uint8: ``q + 128`` and ``zero_point + 128``."""
+    """The same real values in uint8: ``q + 128`` (flip of the top bit) and the parameters of
+    ``with_dtype`` (``zero_point + 128``)."""
     if params.dtype != "int8" or params.num_bits != 8:
         raise QuantizationError(
             f"expected 8-bit int8 parameters, got {params.num_bits}-bit {params.dtype}"
         )
     out = np.asarray(q, dtype=np.int8).view(np.uint8) ^ np.uint8(0x80)
-    return out, QuantParams(
-        params.scale, params.zero_point + 128, "uint8", params.axis, params.narrow_range
-    )
+    return out, with_dtype(params, "uint8")

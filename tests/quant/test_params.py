@@ -132,3 +132,17 @@ def test_with_dtype_keeps_the_real_values(source, target, num_bits, narrow, zp, 
 def test_with_dtype_refuses_a_non_8_bit_pair():
     with pytest.raises(QuantizationError, match="cannot express int32 parameters as int8"):
         with_dtype(QuantParams(0.5, 0, "int32"), "int8")
+
+
+def test_8_bit_conversions_keep_axis_and_narrow_range():
+    # uint8 narrow range [1, 255] is int8's [-127, 127] moved by 128, per channel on axis 0
+    p = QuantParams(np.array([0.5, 0.25], np.float32), [1, 200], "uint8", 0, narrow_range=True)
+    q = np.array([[1, 128, 255], [1, 200, 255]], np.uint8)
+    q8, p8 = uint8_to_int8(q, p)
+    np.testing.assert_array_equal(q8, [[-127, 0, 127], [-127, 72, 127]])
+    assert (p8.dtype, p8.axis, p8.narrow_range, p8.num_bits) == ("int8", 0, True, 8)
+    np.testing.assert_array_equal(p8.zero_point, [-127, 72])
+    back, pb = int8_to_uint8(q8, p8)
+    np.testing.assert_array_equal(back, q)
+    assert (pb.dtype, pb.axis, pb.narrow_range) == ("uint8", 0, True)
+    np.testing.assert_array_equal(pb.zero_point, [1, 200])
