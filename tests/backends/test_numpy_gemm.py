@@ -187,3 +187,33 @@ def test_gemm_with_no_output_channels(nb):
     p = GemmParams("fc", np.zeros((0, 3), np.int8), np.zeros(0), 0, "uint8", np.zeros(0),
                    Requant(np.zeros(0, int), np.zeros(0, int), "gemmlowp", 0, -128, 127, "int8"))
     assert nb.gemm(np.zeros((4, 3), np.uint8), p).shape == (4, 0)
+
+
+@pytest.mark.parametrize(
+    "a_shape,b_shape,broadcast_b,packings",
+    [
+        ((2, 3, 4, 33), (33, 6), False, 1),  # a constant matrix for all six batch indices
+        ((4, 5, 33), (1, 33, 6), False, 1),
+        ((3, 5, 33), (33, 6), True, 1),  # b a stride-0 view over the batch
+        ((2, 3, 5, 33), (2, 1, 33, 6), False, 2),  # one matrix per index of the first dim
+        ((3, 5, 33), (3, 33, 6), False, 3),  # truly batched b
+        ((5, 33), (3, 33, 6), False, 3),
+    ],
+)
+def test_matmul_packs_each_distinct_b_once(nb, monkeypatch, a_shape, b_shape, broadcast_b,
+                                           packings):
+    from gpuquant.backends.numpy import gemm
+
+    calls = []
+    real = gemm.native_operands
+    monkeypatch.setattr(gemm, "native_operands", lambda *args: calls.append(1) or real(*args))
+    rng = np.random.default_rng(len(a_shape) + 3 * len(b_shape) + packings)
+    a, b = codes(rng, a_shape, "uint8"), codes(rng, b_shape, "int8")
+    if broadcast_b:
+        b = np.broadcast_to(b, a_shape[:-2] + b_shape)
+    zb = rng.integers(-128, 128, 6)
+    r = random_requant(rng, 6, "int8", "gemmlowp")
+    p = MatMulParams("mm", 33, 201, "uint8", zb, "int8", r)
+    acc = np.matmul(a.astype(np.int64) - 201, b.astype(np.int64) - zb)
+    np.testing.assert_array_equal(nb.matmul(a, b, p), requant(acc, r))
+    assert len(calls) == (0 if nb.int8_core == "blas" else packings)

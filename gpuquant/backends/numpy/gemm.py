@@ -20,13 +20,15 @@ With ``native`` set ("vnni", "avx2") the same integers come from that native int
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...errors import ShapeError
 from ...ops import GemmParams, MatMulParams
 from ..operands import requant_operands
 from .checks import check_input
-from .native import CACHES, gemm_into, native_operands
+from .native import CACHES, NativeOperands, gemm_into, native_operands
 from .requant import requantize
 
 FLOAT32_EXACT = 2**24
@@ -128,8 +130,12 @@ def matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, native: str | None = N
 
 
 def _native_matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, isa: str) -> np.ndarray:
-    """matmul on native core ``isa``, one product per batch index, b packed per call:
-    ``folded[n] = -za * (colsum(b)[n] - K * zb[n])``."""
+    """matmul on native core ``isa`` with ``folded[n] = -za * (colsum(b)[n] - K * zb[n])``.
+
+    b is packed once per distinct matrix: batch dimensions along which b is broadcast (size 1
+    or stride 0) reuse one packing. When b is the same matrix for every batch index, all of a's
+    rows go through one product; otherwise there is one product per batch index.
+    """
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a = np.broadcast_to(a, batch + a.shape[-2:])
     b = np.broadcast_to(b, batch + b.shape[-2:])
@@ -137,9 +143,22 @@ def _native_matmul(a: np.ndarray, b: np.ndarray, p: MatMulParams, isa: str) -> n
     zb = np.broadcast_to(p.b_zero_point.astype(np.int64), (n,))
     requant = requant_operands(p.requant, n)
     out = np.empty(batch + (a.shape[-2], n), dtype=requant.out_dtype)
+    if out.size == 0:
+        return out
+    packed: dict[tuple[int, ...], NativeOperands] = {}
+
+    def operands(index: tuple[int, ...]) -> NativeOperands:
+        key = tuple(i if stride else 0 for i, stride in zip(index, b.strides[:-2]))
+        if key not in packed:
+            bt = b[key].T
+            folded = -p.a_zero_point * (bt.sum(axis=1, dtype=np.int64) - p.k * zb)
+            packed[key] = native_operands(bt, zb, folded, p.a_dtype, requant, isa)
+        return packed[key]
+
+    if not any(b.strides[:-2]):
+        rows = math.prod(batch) * a.shape[-2]
+        gemm_into(a.reshape(rows, p.k), operands((0,) * len(batch)), out.reshape(rows, n))
+        return out
     for index in np.ndindex(*batch):
-        bt = b[index].T
-        folded = -p.a_zero_point * (bt.sum(axis=1, dtype=np.int64) - p.k * zb)
-        ops = native_operands(bt, zb, folded, p.a_dtype, requant, isa)
-        gemm_into(a[index], ops, out[index])
+        gemm_into(a[index], operands(index), out[index])
     return out
