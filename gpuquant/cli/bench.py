@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE
 from .common import (
+    add_batch_size,
     add_quant_options,
     load_model_and_data,
     positive,
@@ -29,11 +29,8 @@ def add_parser(sub) -> None:
                    help="default: the built-in MNIST model")
     p.add_argument("--calib", metavar="CALIB.npz",
                    help="calibration samples (needed with MODEL; also the timed inputs)")
-    p.add_argument("--batch", type=positive, default=256, help="images per run")
+    add_batch_size(p, 256, "samples in the timed batch")
     p.add_argument("--repeat", type=positive, default=5, help="timed runs per measurement")
-    p.add_argument("--batch-size", dest="calib_batch_size", type=positive, metavar="N",
-                   default=CALIBRATION_BATCH_SIZE,
-                   help="calibration batch size (default: %(default)s, as quantize_model)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"),
                    help="time only this backend (default: GPUQUANT_BACKEND if set, else every "
                    "available one)")
@@ -45,6 +42,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..backends import ENV_VAR, resolve_backend
     from ..compare.evaluate import available_backends
     from ..compare.tables import format_table
+    from ..compare.timing import bench_timing, timing_lines
     from ..graph.executor import run_graph
     from ..runtime.session import InferenceSession
 
@@ -57,7 +55,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     graph, onnx_path, evaluation, calib = load_model_and_data(args, need_eval=args.model is None)
     model, calib_used = quantize(onnx_path, calib, args, {})
     source = evaluation if evaluation is not None else calib
-    feeds = {source.input_name: source.inputs[np.arange(args.batch) % len(source)]}
+    feeds = {source.input_name: source.inputs[np.arange(args.batch_size) % len(source)]}
     output = graph.outputs[0].name
 
     def images_per_s(fn) -> float:
@@ -65,7 +63,7 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         start = time.perf_counter()
         for _ in range(args.repeat):
             fn()
-        return args.batch * args.repeat / (time.perf_counter() - start)
+        return args.batch_size * args.repeat / (time.perf_counter() - start)
 
     rows = []
     for name in names:
@@ -75,27 +73,15 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         rows.append({"backend": name, "float_images_per_s": float_rate,
                      "int8_images_per_s": int8_rate,
                      "speedup": None if float_rate is None else int8_rate / float_rate})
-    timing = {
-        "batch_size": args.batch,
-        "float": f"NumPy float32 executor on one batch of {args.batch} samples, float32 input "
-                 f"to float32 output, {args.repeat} timed runs after one warm-up",
-        "int8": "InferenceSession.run on each backend, the same batch and runs: float32 input "
-                "to float32 output, so copying the input to the backend, quantizing it, "
-                "dequantizing the output and copying it back are included",
-        "excluded": "loading, quantization, the warm-up run (CuPy's kernel compilation)",
-    }
-    say(f"gpuquant bench: {onnx_path.name}, batch {args.batch}, {args.repeat} timed runs "
-         f"after one warm-up (float runs on NumPy only)")
+    timing = bench_timing(names, args.batch_size, args.repeat)
+    say(f"gpuquant bench: {onnx_path.name}, batch {args.batch_size}")
     say(format_table(["backend", "float images/s", "int8 images/s", "int8/float"], [
         (r["backend"], rate(r["float_images_per_s"]), rate(r["int8_images_per_s"]),
          "n/a" if r["speedup"] is None else f"{r['speedup']:.2f}x") for r in rows
     ]))
-    say("what is timed (gpuquant compare times its whole evaluation pass in batches of its "
-        "--batch-size, per-layer tensors included, so its numbers are lower):")
-    for key, text in timing.items():
-        if key != "batch_size":
-            say(f"  {key}: {text}")
-    write_json(args.json, {"model": str(onnx_path), "batch": args.batch, "repeat": args.repeat,
-                            "throughput": rows, "throughput_timing": timing,
+    for line in timing_lines("bench", timing):
+        say(line)
+    write_json(args.json, {"model": str(onnx_path), "batch_size": args.batch_size,
+                            "repeat": args.repeat, "throughput": rows, "throughput_timing": timing,
                             "settings": quant_settings(args, calib_used)})
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE
 from ..errors import DataError, ShapeError
 
 METHODS = ("minmax", "moving_average", "percentile", "entropy", "mse")
@@ -69,6 +70,13 @@ def non_negative(text: str) -> int:
     return value
 
 
+def add_batch_size(p: argparse.ArgumentParser, default: int, what: str) -> None:
+    """``--batch-size``: samples per inference run, as in ``run`` (whose default follows a model
+    that fixes its batch); the calibration batch is ``--calib-batch-size``."""
+    p.add_argument("--batch-size", type=positive, default=default, metavar="N",
+                   help=f"{what} (default: %(default)s)")
+
+
 def add_quant_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("quantization")
     g.add_argument("--input-name", metavar="NAME", help="array of the .npz files that feeds the "
@@ -87,6 +95,9 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                    "from the calibration data's per-channel input means")
     g.add_argument("--calib-limit", type=positive, metavar="N",
                    help="calibrate on the first N samples only")
+    g.add_argument("--calib-batch-size", type=positive, default=CALIBRATION_BATCH_SIZE,
+                   metavar="N", help="calibration batch size (default: %(default)s, as "
+                   "quantize_model)")
 
 
 def single_input(graph) -> Any:

@@ -7,9 +7,9 @@ import argparse
 import time
 from typing import Any
 
-from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE
 from .common import (
     BACKEND_HELP,
+    add_batch_size,
     add_quant_options,
     float_node_rows,
     load_model_and_data,
@@ -31,11 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", metavar="TEST.npz", help="evaluation samples (and 'labels')")
     p.add_argument("--calib", metavar="CALIB.npz", help="calibration samples")
     p.add_argument("--limit", type=positive, metavar="N", help="evaluate the first N samples")
-    p.add_argument("--batch-size", type=positive, default=500,
-                   help="evaluation batch size (default: %(default)s)")
-    p.add_argument("--calib-batch-size", type=positive, default=CALIBRATION_BATCH_SIZE,
-                   metavar="N", help="calibration batch size (default: %(default)s, as "
-                   "quantize_model and gpuquant quantize)")
+    add_batch_size(p, 500, "samples per float and int8 run of the evaluation")
     p.add_argument("--layer-images", type=non_negative, default=500, metavar="N",
                    help="samples for the per-layer SQNR table (0: skip it)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=BACKEND_HELP)
@@ -47,6 +43,7 @@ def add_parser(sub) -> None:
 
 def _print_comparison(c, settings: dict[str, Any], model_name: str) -> None:
     from ..compare.tables import format_bytes, format_db, format_table
+    from ..compare.timing import timing_lines
 
     say(f"gpuquant compare: {model_name} on {c.dataset}, {c.images} images; "
          f"int8 on {c.backend} ({c.backend_reason})")
@@ -82,10 +79,8 @@ def _print_comparison(c, settings: dict[str, Any], model_name: str) -> None:
     say(format_table(["backend", "float", "int8"], [
         (t.backend, rate(t.float_images_per_s), rate(t.int8_images_per_s)) for t in c.throughput
     ], title="Throughput (images/s)"))
-    say("what is timed (gpuquant bench times one repeated batch, without per-layer tensors):")
-    for key, text in c.timing.items():
-        if key != "batch_size":
-            say(f"  {key.replace('_', ' ')}: {text}")
+    for line in timing_lines("compare", c.timing):
+        say(line)
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -7,12 +7,10 @@ import argparse
 import warnings
 from pathlib import Path
 
-from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE
 from .common import (
     add_quant_options,
     float_node_rows,
     load_model_and_data,
-    positive,
     quant_settings,
     quantize,
     say,
@@ -26,9 +24,6 @@ def add_parser(sub) -> None:
     p.add_argument("model", metavar="MODEL.onnx")
     p.add_argument("--calib", required=True, metavar="DATA.npz", help="calibration samples")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.gq")
-    p.add_argument("--batch-size", dest="calib_batch_size", type=positive, metavar="N",
-                   default=CALIBRATION_BATCH_SIZE,
-                   help="calibration batch size (default: %(default)s, as quantize_model)")
     add_quant_options(p)
     p.add_argument("--json", metavar="PATH")
 

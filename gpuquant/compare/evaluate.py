@@ -5,7 +5,7 @@ the chosen backend) batch by batch, keeping both outputs: accuracy, agreement, c
 come from them (metrics.py), and the time each side takes gives its images per second (float on
 NumPy, int8 on the chosen backend). The first batches also keep every tensor of both runs for
 the per-layer table (layers.py). The integer model on every other available backend is timed
-on a few batches after a warm-up batch.
+on a few batches after a warm-up batch. timing.py says what is timed, in words.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -29,8 +28,7 @@ from .layers import LayerComparison
 from .metrics import ErrorSums, top1_accuracy, top1_agreement
 from ..progress import progress
 from .result import Comparison, Throughput
-
-TIMING_BATCHES = 4
+from .timing import TIMING_BATCHES, compare_timing
 
 
 def available_backends() -> list[str]:
@@ -67,26 +65,6 @@ def _time_int8(session: InferenceSession, output: str, data: Dataset, batch_size
     for s in timed:
         _run_int8(session, output, {data.input_name: data.inputs[s]})
     return sum(s.stop - s.start for s in timed) / (time.perf_counter() - start)
-
-
-def timing_description(
-    backend: str, batch_size: int, images: int, layer_images: int
-) -> dict[str, Any]:
-    """What compare_models's images per second time, in words (module docstring)."""
-    return {
-        "batch_size": batch_size,
-        "float": f"NumPy float32 executor, float32 input to float32 output, over the {images} "
-                 f"evaluation samples in batches of {batch_size}",
-        "int8": f"InferenceSession.run on {backend} in the same pass: float32 input to float32 "
-                f"output, so copying the input to the backend, quantizing it, dequantizing the "
-                f"output and copying it back are included",
-        "per_layer": f"the first {layer_images} samples keep every tensor of both runs for the "
-                     f"per-layer table, inside the timed pass",
-        "other_backends": f"int8 only, up to {TIMING_BATCHES} batches of {batch_size} after "
-                          f"one warm-up batch",
-        "excluded": "loading, quantization, and CuPy's kernel compilation (a warm-up call "
-                    "precedes the pass)",
-    }
 
 
 def compare_models(
@@ -158,7 +136,8 @@ def compare_models(
         layers=layers.results(),
         layer_images=layer_count,
         throughput=list(rows.values()),
-        timing=timing_description(choice.name, batch_size, len(data), layer_count),
+        timing=compare_timing(choice.name, [n for n in rows if n != choice.name], batch_size,
+                              len(data), layer_count),
         float_nodes=list(model.metadata.get("float_nodes", [])),
         seconds={"float": float_s, "int8": int8_s},
     )

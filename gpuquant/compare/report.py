@@ -18,6 +18,7 @@ from ..errors import GpuquantError
 from .result import Comparison
 from .layers import LayerError
 from .tables import format_bytes
+from .timing import timing_rows
 
 WORST_LAYERS = 4
 HIST_BINS = 80
@@ -100,8 +101,7 @@ def _summary_rows(c: Comparison) -> list[tuple[str, str]]:
         for kind, value in (("float", t.float_images_per_s), ("int8", t.int8_images_per_s)):
             if value is not None:
                 rows.append((f"{kind} images/s on {t.backend}", f"{value:,.0f}"))
-    rows += [(f"timing: {key.replace('_', ' ')}", text) for key, text in c.timing.items()
-             if key != "batch_size"]
+    rows += [(f"timing: {label}", text) for label, text in timing_rows(c.timing)]
     return rows
 
 

@@ -23,7 +23,7 @@ class Throughput:
 @dataclass
 class Comparison:
     """Everything ``gpuquant compare`` reports (``to_json`` gives the JSON form); ``timing``
-    says in words what the throughput numbers time (evaluate.timing_description)."""
+    says in words what the throughput numbers time (timing.compare_timing)."""
 
     dataset: str
     images: int

@@ -51,7 +51,7 @@ def test_run_writes_outputs(mnist_files, mnist_gq, tmp_path, capsys, monkeypatch
 
 def test_bench_json(tmp_path, capsys):
     js = tmp_path / "b.json"
-    assert main(["bench", "--batch", "16", "--repeat", "1", "--calib-limit", "100",
+    assert main(["bench", "--batch-size", "16", "--repeat", "1", "--calib-limit", "100",
                  "--backend", "numpy", "--json", str(js)]) == 0
     doc = json.loads(js.read_text())
     (row,) = doc["throughput"]
@@ -82,11 +82,29 @@ def test_python_dash_m_entry_point():
 
 def test_bench_user_model_times_the_calibration_samples(mnist_files, tmp_path):
     js = tmp_path / "b.json"
-    assert main(["bench", mnist_files["model"], "--calib", mnist_files["calib"], "--batch", "8",
-                 "--repeat", "1", "--calib-limit", "50", "--backend", "numpy",
-                 "--json", str(js)]) == 0
+    assert main(["bench", mnist_files["model"], "--calib", mnist_files["calib"],
+                 "--batch-size", "8", "--calib-batch-size", "20", "--repeat", "1",
+                 "--calib-limit", "50", "--backend", "numpy", "--json", str(js)]) == 0
     doc = json.loads(js.read_text())
-    assert doc["batch"] == 8 and doc["settings"]["calibration_images"] == 50
+    assert doc["batch_size"] == 8 and doc["settings"]["calibration_images"] == 50
+    assert doc["settings"]["calibration_batch_size"] == 20
+
+
+def test_batch_size_is_the_inference_batch_and_calib_batch_size_the_calibration_batch(capsys):
+    from gpuquant.calibrate.calibrator import CALIBRATION_BATCH_SIZE
+    from gpuquant.cli import build_parser
+
+    parser = build_parser()
+    quantize = ["quantize", "m.onnx", "--calib", "c.npz", "-o", "m.gq"]
+    run = ["run", "m.gq", "--input", "x.npz", "-o", "y.npz"]
+    for argv in (["bench"], ["compare"], run):
+        assert parser.parse_args(argv + ["--batch-size", "7"]).batch_size == 7
+    for argv in (["bench"], ["compare"], quantize):
+        assert parser.parse_args(argv).calib_batch_size == CALIBRATION_BATCH_SIZE
+        assert parser.parse_args(argv + ["--calib-batch-size", "9"]).calib_batch_size == 9
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(quantize + ["--batch-size", "7"])
+    assert exc.value.code == 2 and "unrecognized arguments: --batch-size" in capsys.readouterr().err
 
 
 def test_bench_model_without_calibration_is_a_usage_error(mnist_files, capsys):
