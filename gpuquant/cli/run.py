@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ShapeError
+from ..integer.model import IntegerModel
 from .common import BACKEND_HELP, existing, positive, save_npz, say, write_json
 
 TFLITE_ROUNDINGS = ("reference", "xnnpack")
+BATCH_SIZE = 256
 
 
 def add_parser(sub) -> None:
@@ -22,7 +24,9 @@ def add_parser(sub) -> None:
                    help="arrays named after the model inputs")
     p.add_argument("-o", "--output", required=True, metavar="Y.npz")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=BACKEND_HELP)
-    p.add_argument("--batch-size", type=positive, default=256)
+    p.add_argument("--batch-size", type=positive, metavar="N",
+                   help=f"samples per run (default: {BATCH_SIZE}, or the batch a model's graph "
+                   "fixes)")
     p.add_argument("--rounding", choices=TFLITE_ROUNDINGS,
                    help="TFLite models only: the reference kernels' requantization rounding "
                    "(default) or XNNPack's")
@@ -39,6 +43,33 @@ def _input_feed(
         raise DataError(f"input file {str(path)!r} lacks model input(s) {missing} "
                         f"(its arrays: {sorted(arrays)})")
     return {n: arrays[n] for n in names}
+
+
+def _batch_size(model: IntegerModel, requested: int | None, total: int) -> int:
+    """Samples per ``session.run``: ``requested`` (default BATCH_SIZE) for a model that runs at
+    any batch. A model whose graph fixes the batch (``metadata["fixed_batch"]``) runs at its
+    inputs' leading dimension B only, so ``requested`` must be B (or absent), ``total`` a
+    multiple of B, and, when that takes more than one run, every output must lead with B for
+    the runs' outputs to be joined along axis 0: ShapeError naming B otherwise."""
+    reason = model.metadata.get("fixed_batch")
+    leading = {spec.shape[0] for spec in model.inputs if spec.shape}
+    if not reason or len(leading) != 1 or None in leading:
+        return BATCH_SIZE if requested is None else requested
+    (fixed,) = leading
+    why = f"model {model.name!r} runs only at batch {fixed} (its graph fixes the batch: {reason})"
+    if requested is not None and requested != fixed:
+        raise ShapeError(f"--batch-size {requested}: pass --batch-size {fixed} or leave it out; "
+                         f"{why}")
+    if total % fixed:
+        raise ShapeError(f"the input has {total} samples, not a multiple of {fixed}; {why}")
+    if total > fixed:
+        for spec in model.outputs:
+            if not spec.shape or spec.shape[0] != fixed:
+                raise ShapeError(
+                    f"output {spec.name!r} (shape {tuple(spec.shape)}) does not lead with the "
+                    f"batch, so the outputs of runs of {fixed} samples cannot be joined along "
+                    f"axis 0; give the input only {fixed} (the fixed batch); {why}")
+    return fixed
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -60,12 +91,13 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if len(set(sizes.values())) != 1 or 0 in sizes.values():
         raise ShapeError(f"inputs need the same non-zero number of samples along axis 0: {sizes}")
     total = next(iter(sizes.values()))
+    batch_size = _batch_size(model, args.batch_size, total)
     names = [o.name for o in session.get_outputs()]
-    steps = range(0, total, args.batch_size)
+    steps = range(0, total, batch_size)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
     start = time.perf_counter()
     for i in progress(steps, len(steps), "run", True):
-        results = session.run(names, {n: a[i:i + args.batch_size] for n, a in feeds.items()})
+        results = session.run(names, {n: a[i:i + batch_size] for n, a in feeds.items()})
         for name, value in zip(names, results):
             parts[name].append(np.asarray(value))
     seconds = time.perf_counter() - start
