@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpuquant.errors import ShapeError
+from gpuquant.errors import OverflowRiskError, ShapeError
 from gpuquant.ops import Conv2DParams, Requant, make_requant
 from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from gpuquant.quant.params import QuantParams
@@ -133,3 +133,12 @@ def test_depthwise_stride_phases_and_blocks_match_reference(nb, monkeypatch, mul
     np.testing.assert_array_equal(nb.conv2d(x, p), requant(want, r))
     p32 = Conv2DParams("dw", w, zw, 201, "uint8", bias, None, *geometry, groups=4)
     np.testing.assert_array_equal(nb.conv2d(x, p32), want)
+
+
+def test_depthwise_refuses_tap_sums_beyond_int32(nb):
+    # uint8 input with zero point 128: max|x - zx| * sum|w| = 128 * 127 * 90000 passes the
+    # params' bound, but the raw codes (up to 255) times the weights could reach 2.9e9.
+    w = np.full((2, 300, 300, 1), 127, dtype=np.int8)
+    p = Conv2DParams("wide", w, 0, 128, "uint8", 0, None, groups=2)
+    with pytest.raises(OverflowRiskError, match="'wide'.*2914650000"):
+        nb.conv2d(np.zeros((1, 300, 300, 2), np.uint8), p)

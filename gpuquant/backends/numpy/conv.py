@@ -10,9 +10,11 @@ requantization fused.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
+from ...errors import OverflowRiskError
 from ...ops import Conv2DParams
 from ...quant.params import DTYPES
 from ..operands import requant_operands
@@ -52,9 +54,9 @@ def conv2d(x: np.ndarray, p: Conv2DParams, native: str | None = None) -> np.ndar
     """``y[n,h,w,o] = requant(sum (x - zx)(w[o] - zw[o]) + bias[o])`` on NHWC ``x``."""
     check_input(p.name, "input", x, p.input_dtype, 4)
     _, oh, ow, _ = p.output_shape(x.shape)
-    xp = _pad_spatial(x, p.padding, p.input_zero_point)
     if p.is_depthwise:
-        return _depthwise(xp, p, (oh, ow))
+        return _depthwise(x, p, (oh, ow))
+    xp = _pad_spatial(x, p.padding, p.input_zero_point)
     if native:
         return _grouped_native(xp, p, (oh, ow), native)
     return requantize(_grouped_acc(xp, p, (oh, ow)), p.requant)
@@ -123,74 +125,112 @@ def _grouped_acc(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np
     return acc
 
 
-def _phases(xp: np.ndarray, stride: tuple[int, int], offsets: set[tuple[int, int]]
+def _phase_rows(size: int, before: int, after: int, phase: int, stride: int
+                ) -> tuple[int, int, slice]:
+    """Along one axis padded by ``before``/``after``, the positions ``phase + q * stride``:
+    their count, the first q that falls inside the unpadded input, and the input positions
+    read from there on."""
+    count = -(-(before + size + after - phase) // stride)
+    first = max(0, -(-(before - phase) // stride))
+    return count, first, slice(phase + first * stride - before, size, stride)
+
+
+def _phases(x: np.ndarray, p: Conv2DParams, offsets: set[tuple[int, int]]
             ) -> dict[tuple[int, int], np.ndarray]:
-    """int32 copies (N, ceil(H/sh), ceil(W/sw) * C) of the padded NHWC ``xp`` on each of its
-    stride phases ``(a, b)`` in ``offsets``: ``phase[a, b][n, r, c * C + k] = xp[n, r*sh + a,
-    c*sw + b, k]``. A tap at padded offset ``(u, v)`` then reads ``phase[u % sh, v % sw]`` from row
-    ``u // sh`` and pixel ``v // sw`` on, with unit strides along the output rows and along
-    each row's pixels and channels."""
-    sh, sw = stride
+    """int32 stride phases (N, rows, pixels * C) of NHWC ``x`` padded with its zero point: for
+    each ``(a, b)`` in ``offsets``, ``phase[a, b][n, r, c * C + k] = xp[n, r*sh + a, c*sw + b, k]``
+    with ``xp`` the padded input. A tap at padded offset ``(u, v)`` then reads
+    ``phase[u % sh, v % sw]`` from row ``u // sh`` and pixel ``v // sw`` on, with unit strides
+    along the output rows and along each row's pixels and channels."""
+    top, bottom, left, right = p.padding
+    n, h, w, c = x.shape
     out = {}
     for a, b in offsets:
-        phase = np.ascontiguousarray(xp[:, a::sh, b::sw, :], dtype=np.int32)
-        n, rows, pixels, c = phase.shape
+        rows, r0, r_in = _phase_rows(h, top, bottom, a, p.stride[0])
+        pixels, c0, c_in = _phase_rows(w, left, right, b, p.stride[1])
+        phase = np.full((n, rows, pixels, c), p.input_zero_point, dtype=np.int32)
+        inside = x[:, r_in, c_in]
+        phase[:, r0:r0 + inside.shape[1], c0:c0 + inside.shape[2]] = inside
         out[a, b] = phase.reshape(n, rows, pixels * c)
     return out
 
 
-def _depthwise(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
-    """Depthwise conv (depth multiplier m = C_out / C_in) of the padded NHWC ``xp``, requantized
-    (int32 accumulators when ``p.requant`` is None).
+def _tap_grid(kernel: int, dilation: int, stride: int, phase: int) -> tuple[list[int], int, int]:
+    """Along one axis, the taps ``i`` whose padded offset ``i * dilation`` falls on ``phase``
+    (mod ``stride``), the first one's offset within that phase, and the step between them
+    there: they are every ``stride / g``-th tap (``g = gcd(stride, dilation)``), so their
+    offsets ``i * dilation // stride`` within the phase are ``dilation / g`` apart."""
+    taps = [i for i in range(kernel) if i * dilation % stride == phase]
+    step = dilation // math.gcd(stride, dilation)
+    return taps, taps[0] * dilation // stride, step
+
+
+def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
+    """Depthwise conv (depth multiplier m = C_out / C_in) of NHWC ``x``, requantized (int32
+    accumulators when ``p.requant`` is None).
 
     Output channel o reads input channel ``o // m``; with ``w'[o] = w[o] - zw[o]`` and the
     zero-point terms folded into ``folded_bias`` (ops/gemm.py, padding holding ``zx`` so every
     window has all its taps)::
 
-        acc[n, h, w, o] = sum_{i,j} xp[n, h*sh + i*dh, w*sw + j*dw, o // m] * w'[o, i, j]
-                          + folded_bias[o]
+        acc[n, h, w, o] = folded_bias[o]
+                          + sum_{i,j} xp[n, h*sh + i*dh, w*sw + j*dw, o // m] * w'[o, i, j]
 
-    Each tap is one int32 multiply-add over the output's (OW * C_out) values of each output
-    row, read with unit strides from a stride phase of the input (``_phases``). Images go
-    through in blocks of about DEPTHWISE_BLOCK accumulators, requantized while they are in
-    cache, the blocks split over the backend's threads.
+    with ``xp`` the input padded with ``zx``. The taps on one stride phase of ``xp``
+    (``_phases``) form a grid there, so their sum is one int32 ``einsum`` over a strided view
+    whose innermost axis runs with unit stride over the (OW * C_out) values of an output row.
+    Images go through in blocks of about DEPTHWISE_BLOCK accumulators, their phases built and
+    their outputs requantized while they are in cache, the blocks split over the backend's
+    threads.
     """
     c_out = p.weight.shape[0]
-    multiplier = c_out // xp.shape[3]
+    multiplier = c_out // x.shape[3]
     if multiplier > 1:
-        xp = np.repeat(xp, multiplier, axis=3)
+        x = np.repeat(x, multiplier, axis=3)
     (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
-    n, (oh, ow) = xp.shape[0], out_hw
-    taps = [(i * dh, j * dw) for i in range(kh) for j in range(kw)]
-    phases = _phases(xp, p.stride, {(u % sh, v % sw) for u, v in taps})
+    n, (oh, ow) = x.shape[0], out_hw
     w = p.weight[..., 0].astype(np.int32) - p.weight_zero_point[:, None, None]
+    # Headroom: a sum over any subset of the taps of channel o is at most 255 * sum|w'[o]| in
+    # magnitude (|xp| <= 255), checked below against int32; adding folded_bias, then each
+    # phase's sum, gives partial sums that are accumulators of a window whose remaining taps
+    # hold code 0, within max|x - zx| * sum|w'| + |bias| <= 2**31 - 1, the bound checked when
+    # the params were built (ops/accumulator.py).
+    tap_bound = 255 * int(np.abs(w).sum(axis=(1, 2), dtype=np.int64).max(initial=0))
+    if tap_bound > np.iinfo(np.int32).max:
+        raise OverflowRiskError(
+            f"layer {p.name!r}: depthwise tap sums of 8-bit codes reach {tap_bound}, "
+            "beyond int32"
+        )
     row_weights = np.tile(w.transpose(1, 2, 0), (1, 1, ow))  # (KH, KW, OW * C_out)
     row_bias = np.tile(p.folded_bias.astype(np.int32), ow)
     row = ow * c_out
+    grids = []
+    for a in sorted({i * dh % sh for i in range(kh)}):
+        rows, r0, dr = _tap_grid(kh, dh, sh, a)
+        for b in sorted({j * dw % sw for j in range(kw)}):
+            cols, c0, dc = _tap_grid(kw, dw, sw, b)
+            grids.append(((a, b), r0, dr, c0, dc, row_weights[np.ix_(rows, cols)]))
     out = np.empty((n, oh, row), dtype=np.int32 if p.requant is None else
                    DTYPES[p.requant.dtype][0])
     images = max(1, DEPTHWISE_BLOCK // max(oh * row, 1))
 
     def block(start: int, stop: int) -> None:
         acc = np.empty((min(images, stop - start), oh, row), dtype=np.int32)
-        product = np.empty_like(acc)
         for n0 in range(start, stop, images):
-            n1 = min(stop, n0 + images)
-            a, t = acc[:n1 - n0], product[:n1 - n0]
-            # Headroom: after any number of taps the int32 partial sum is the accumulator of a
-            # window whose remaining taps hold code 0 (folded_bias: all of them), so it is
-            # bounded by max|x - zx| * sum|w'| + |bias| <= 2**31 - 1, the bound checked when
-            # the params were built (ops/accumulator.py); each product is at most 255**2.
+            a = acc[:min(stop, n0 + images) - n0]
+            phases = _phases(x[n0:n0 + len(a)], p, {g[0] for g in grids})
             np.copyto(a, row_bias)
-            for (u, v), tap_weights in zip(taps, row_weights.reshape(-1, row)):
-                phase = phases[u % sh, v % sw]
-                r0, c0 = u // sh, (v // sw) * c_out
-                np.multiply(phase[n0:n1, r0:r0 + oh, c0:c0 + row], tap_weights, out=t)
-                a += t
+            for key, r0, dr, c0, dc, weights in grids:
+                phase = phases[key][:, r0:, c0 * c_out:]
+                s_image, s_row, s_value = phase.strides
+                taps = np.lib.stride_tricks.as_strided(
+                    phase, (len(a),) + weights.shape[:2] + (oh, row),
+                    (s_image, dr * s_row, dc * c_out * s_value, s_row, s_value), writeable=False)
+                a += np.einsum("nijrc,ijc->nrc", taps, weights)
             if p.requant is None:
-                out[n0:n1] = a
+                out[n0:n0 + len(a)] = a
             else:
-                out[n0:n1] = epilogue(a.reshape(-1, c_out), p.requant).reshape(a.shape)
+                out[n0:n0 + len(a)] = epilogue(a.reshape(-1, c_out), p.requant).reshape(a.shape)
 
     for_row_blocks(n, block, n * oh * row * kh * kw >= PARALLEL_MIN_OPS)
     return out.reshape(n, oh, ow, c_out)
