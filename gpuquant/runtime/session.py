@@ -2,7 +2,9 @@
 
 ``InferenceSession(path_or_model, backend="auto").run(output_names, input_feed)`` returns host
 NumPy arrays in the model's own layout (NCHW for models converted from ONNX). Any batch size is
-accepted; every other dimension, the rank and the dtype must match the model's input.
+accepted unless the model's graph fixes it (``metadata["fixed_batch"]`` says why; then the
+leading dimension must be the declared one); every other dimension, the rank and the dtype must
+match the model's input.
 """
 
 from __future__ import annotations
