@@ -102,10 +102,11 @@ def test_requant_refuses_values_kernels_cannot_hold(field, value, message):
         Requant(**fields)
 
 
+@pytest.mark.parametrize("acc_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])
-def test_requantize_int32_gemmlowp_matches_reference_at_every_shift(dtype):
-    # int32 accumulators (depthwise conv, mul) take the in-place gemmlowp path of requant.py.
-    acc = _edge_values()[:600].astype(np.int32)
+def test_requantize_gemmlowp_matches_reference_at_every_shift(acc_dtype, dtype):
+    # int32 and int64 accumulators take the in-place gemmlowp path of requant.py.
+    acc = _edge_values()[:600].astype(acc_dtype)
     shifts = np.arange(-31, 31)
     rng = np.random.default_rng(4)
     multipliers = rng.integers(0, 2**31, shifts.size)
@@ -114,3 +115,9 @@ def test_requantize_int32_gemmlowp_matches_reference_at_every_shift(dtype):
     r = Requant(multipliers, shifts, "gemmlowp", lo + 100, lo, hi - 1, dtype)
     grid = np.broadcast_to(acc[:, None], (acc.size, shifts.size))
     np.testing.assert_array_equal(requantize(grid, r), requant(grid, r))
+
+
+def test_requantize_gemmlowp_refuses_int64_accumulators_outside_int32():
+    r = Requant(np.array([2**30]), np.array([0]), "gemmlowp", 0, -128, 127, "int8")
+    with pytest.raises(ValueError, match="acc must lie in .*got 2147483648"):
+        requantize(np.array([[5], [2**31]], dtype=np.int64), r)

@@ -18,9 +18,10 @@ from .threads import for_row_blocks
 PARALLEL_MIN_SIZE = 1 << 17  # below this many outputs, thread hand-off costs more than it saves
 
 
-def _gemmlowp_int32(acc: np.ndarray, requant: Requant) -> np.ndarray:
-    """The gemmlowp rounding of quant/fixedpoint.py's fused path, for int32 ``acc`` (whose range
-    needs no check), in place on one int64 buffer ``x`` (m: multiplier, s: shift)::
+def _gemmlowp(acc: np.ndarray, requant: Requant) -> np.ndarray:
+    """The gemmlowp rounding of quant/fixedpoint.py's fused path for int32 or int64 ``acc``
+    (int64 values outside int32 are refused as there), in place on one int64 buffer ``x``
+    (m: multiplier, s: shift)::
 
         x = sat_int32(acc << max(s, 0))              |x| <= 2**31, so |x * m| < 2**62
         x = (x * m + 2**30) >> 31                    SaturatingRoundingDoublingHighMul, m >= 0
@@ -31,6 +32,9 @@ def _gemmlowp_int32(acc: np.ndarray, requant: Requant) -> np.ndarray:
     m = requant.multiplier.astype(np.int64)
     s = requant.shift.astype(np.int64)
     x = acc.astype(np.int64)
+    if acc.dtype != np.int32 and x.size and (x.min() < INT32_MIN or x.max() > INT32_MAX):
+        bad = x[(x < INT32_MIN) | (x > INT32_MAX)].ravel()[0]
+        raise ValueError(f"acc must lie in [{INT32_MIN}, {INT32_MAX}], got {int(bad)}")
     if np.any(s > 0):
         x <<= np.maximum(s, 0)
         np.clip(x, INT32_MIN, INT32_MAX, out=x)
@@ -52,8 +56,8 @@ def _gemmlowp_int32(acc: np.ndarray, requant: Requant) -> np.ndarray:
 
 def epilogue(acc: np.ndarray, requant: Requant) -> np.ndarray:
     """``requant`` of the accumulators ``acc`` (one thread, no size split): 8-bit codes."""
-    if requant.rounding == "gemmlowp" and acc.dtype == np.int32:
-        return _gemmlowp_int32(acc, requant)
+    if requant.rounding == "gemmlowp" and acc.dtype in (np.int32, np.int64):
+        return _gemmlowp(acc, requant)
     scaled = multiply_by_quantized_multiplier(
         acc, requant.multiplier, requant.shift, requant.rounding
     )
