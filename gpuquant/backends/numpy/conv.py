@@ -135,24 +135,40 @@ def _phase_rows(size: int, before: int, after: int, phase: int, stride: int
     return count, first, slice(phase + first * stride - before, size, stride)
 
 
-def _phases(x: np.ndarray, p: Conv2DParams, offsets: set[tuple[int, int]]
-            ) -> dict[tuple[int, int], np.ndarray]:
-    """int32 stride phases (N, rows, pixels * C) of NHWC ``x`` padded with its zero point: for
+def stride_phases(
+    x: np.ndarray,
+    padding: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    fill: int,
+    offsets: set[tuple[int, int]],
+    dtype: type,
+) -> dict[tuple[int, int], np.ndarray]:
+    """Stride phases (N, rows, pixels * C) in ``dtype`` of NHWC ``x`` padded with ``fill``: for
     each ``(a, b)`` in ``offsets``, ``phase[a, b][n, r, c * C + k] = xp[n, r*sh + a, c*sw + b, k]``
     with ``xp`` the padded input. A tap at padded offset ``(u, v)`` then reads
     ``phase[u % sh, v % sw]`` from row ``u // sh`` and pixel ``v // sw`` on, with unit strides
-    along the output rows and along each row's pixels and channels."""
-    top, bottom, left, right = p.padding
+    along the output rows and along each row's pixels and channels (``tap_rows``)."""
+    top, bottom, left, right = padding
     n, h, w, c = x.shape
     out = {}
     for a, b in offsets:
-        rows, r0, r_in = _phase_rows(h, top, bottom, a, p.stride[0])
-        pixels, c0, c_in = _phase_rows(w, left, right, b, p.stride[1])
-        phase = np.full((n, rows, pixels, c), p.input_zero_point, dtype=np.int32)
+        rows, r0, r_in = _phase_rows(h, top, bottom, a, stride[0])
+        pixels, c0, c_in = _phase_rows(w, left, right, b, stride[1])
+        phase = np.full((n, rows, pixels, c), fill, dtype=dtype)
         inside = x[:, r_in, c_in]
         phase[:, r0:r0 + inside.shape[1], c0:c0 + inside.shape[2]] = inside
         out[a, b] = phase.reshape(n, rows, pixels * c)
     return out
+
+
+def tap_rows(phases: dict[tuple[int, int], np.ndarray], tap: tuple[int, int],
+             stride: tuple[int, int], out_hw: tuple[int, int], channels: int) -> np.ndarray:
+    """View (N, OH, OW * C) of the padded input at padded offset ``tap`` from each output
+    position: ``xp[n, h*sh + u, w*sw + v, k]`` at ``[n, h, w * C + k]`` (``stride_phases``)."""
+    (u, v), (sh, sw) = tap, stride
+    start = v // sw * channels
+    return phases[u % sh, v % sw][:, u // sh:u // sh + out_hw[0],
+                                  start:start + out_hw[1] * channels]
 
 
 def _tap_grid(kernel: int, dilation: int, stride: int, phase: int) -> tuple[list[int], int, int]:
@@ -177,7 +193,7 @@ def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.nd
                           + sum_{i,j} xp[n, h*sh + i*dh, w*sw + j*dw, o // m] * w'[o, i, j]
 
     with ``xp`` the input padded with ``zx``. The taps on one stride phase of ``xp``
-    (``_phases``) form a grid there, so their sum is one int32 ``einsum`` over a strided view
+    (``stride_phases``) form a grid there, so their sum is one int32 ``einsum`` over a strided view
     whose innermost axis runs with unit stride over the (OW * C_out) values of an output row.
     Images go through in blocks of about DEPTHWISE_BLOCK accumulators, their phases built and
     their outputs requantized while they are in cache, the blocks split over the backend's
@@ -218,7 +234,8 @@ def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.nd
         acc = np.empty((min(images, stop - start), oh, row), dtype=np.int32)
         for n0 in range(start, stop, images):
             a = acc[:min(stop, n0 + images) - n0]
-            phases = _phases(x[n0:n0 + len(a)], p, {g[0] for g in grids})
+            phases = stride_phases(x[n0:n0 + len(a)], p.padding, p.stride,
+                                   p.input_zero_point, {g[0] for g in grids}, np.int32)
             np.copyto(a, row_bias)
             for key, r0, dr, c0, dc, weights in grids:
                 phase = phases[key][:, r0:, c0 * c_out:]

@@ -7,13 +7,21 @@ import numpy as np
 from ...ops import MeanParams, PoolParams
 from ...quant.params import DTYPES
 from .checks import check_input
-from .conv import windows
+from .conv import stride_phases, tap_rows, windows
 from .requant import requantize
 
 
 def _pad_hw(x: np.ndarray, padding: tuple[int, int, int, int], value: int) -> np.ndarray:
     top, bottom, left, right = padding
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def _tap_phases(x: np.ndarray, p: PoolParams, fill: int, dtype: type
+                ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], np.ndarray]]:
+    """The window's taps (i, j) and the stride phases of ``x`` padded with ``fill`` they read."""
+    taps = [(i, j) for i in range(p.kernel[0]) for j in range(p.kernel[1])]
+    offsets = {(i % p.stride[0], j % p.stride[1]) for i, j in taps}
+    return taps, stride_phases(x, p.padding, p.stride, fill, offsets, dtype)
 
 
 def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
@@ -24,8 +32,12 @@ def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
     check_input(p.name, "input", x, p.dtype, 4)
     out_hw = p.output_hw(x.shape[1:3])
     np_dtype, lowest, _ = DTYPES[p.dtype]
-    view = windows(_pad_hw(x, p.padding, lowest), p.kernel, p.stride, (1, 1), out_hw)
-    return np.clip(view.max(axis=(3, 4)), p.qmin, p.qmax).astype(np_dtype)
+    taps, phases = _tap_phases(x, p, lowest, np_dtype)
+    out = tap_rows(phases, taps[0], p.stride, out_hw, x.shape[3]).copy()
+    for tap in taps[1:]:
+        np.maximum(out, tap_rows(phases, tap, p.stride, out_hw, x.shape[3]), out=out)
+    np.clip(out, p.qmin, p.qmax, out=out)
+    return out.reshape(x.shape[0], *out_hw, x.shape[3])
 
 
 def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
@@ -36,8 +48,11 @@ def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
     """
     check_input(p.name, "input", x, p.dtype, 4)
     out_hw = p.output_hw(x.shape[1:3])
-    view = windows(_pad_hw(x.astype(np.int32), p.padding, 0), p.kernel, p.stride, (1, 1), out_hw)
-    total = view.sum(axis=(3, 4), dtype=np.int32)
+    taps, phases = _tap_phases(x, p, 0, x.dtype)
+    total = np.zeros((x.shape[0], out_hw[0], out_hw[1] * x.shape[3]), dtype=np.int32)
+    for tap in taps:  # |total| <= KH*KW * 255: within int32 for windows under 2**23 taps
+        np.add(total, tap_rows(phases, tap, p.stride, out_hw, x.shape[3]), out=total)
+    total = total.reshape(x.shape[0], *out_hw, x.shape[3])
     ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=np.int32)
     count = windows(_pad_hw(ones, p.padding, 0), p.kernel, p.stride, (1, 1), out_hw).sum(
         axis=(3, 4), dtype=np.int32
