@@ -121,3 +121,15 @@ def test_requantize_gemmlowp_refuses_int64_accumulators_outside_int32():
     r = Requant(np.array([2**30]), np.array([0]), "gemmlowp", 0, -128, 127, "int8")
     with pytest.raises(ValueError, match="acc must lie in .*got 2147483648"):
         requantize(np.array([[5], [2**31]], dtype=np.int64), r)
+
+
+@pytest.mark.parametrize("cache_block", [1, 13, 1 << 16])
+def test_requantize_in_cache_sized_pieces_equals_reference(monkeypatch, cache_block):
+    from gpuquant.backends.numpy import requant as epilogue
+
+    rng = np.random.default_rng(cache_block)
+    acc = rng.integers(-(2**24), 2**24, (5, 7, 6))
+    r = Requant(rng.integers(2**30, 2**31, 6), rng.integers(-20, 2, 6), "gemmlowp", -4,
+                -128, 127, "int8")
+    monkeypatch.setattr(epilogue, "CACHE_BLOCK", cache_block)  # 1 and 13: 1 and 2 rows a piece
+    np.testing.assert_array_equal(requantize(acc, r), requant(acc, r))

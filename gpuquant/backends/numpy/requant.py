@@ -3,7 +3,8 @@
 ``y = clamp(zero_point + multiply_by_quantized_multiplier(acc, multiplier, shift, rounding),
 qmin, qmax)`` cast to ``dtype``; the per-channel multiplier and shift broadcast along the last
 axis (the output channel of NHWC and of (M, N) products). Large outputs are split into row
-blocks requantized on the backend's threads (threads.py).
+blocks requantized on the backend's threads (threads.py), each block in pieces of about
+CACHE_BLOCK accumulators.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ...quant.params import DTYPES
 from .threads import for_row_blocks
 
 PARALLEL_MIN_SIZE = 1 << 17  # below this many outputs, thread hand-off costs more than it saves
+CACHE_BLOCK = 1 << 16  # accumulators requantized at a time: their int64 temporaries stay in L2
 
 
 def _gemmlowp(acc: np.ndarray, requant: Requant) -> np.ndarray:
@@ -77,9 +79,12 @@ def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
         return epilogue(acc, requant)
     rows = acc.reshape(-1, acc.shape[-1])
     out = np.empty(rows.shape, dtype=DTYPES[requant.dtype][0])
+    step = max(1, CACHE_BLOCK // max(rows.shape[1], 1))
 
     def block(start: int, stop: int) -> None:
-        out[start:stop] = epilogue(rows[start:stop], requant)
+        for first in range(start, stop, step):
+            last = min(stop, first + step)
+            out[first:last] = epilogue(rows[first:last], requant)
 
     for_row_blocks(rows.shape[0], block, acc.size >= PARALLEL_MIN_SIZE)
     return out.reshape(acc.shape)
