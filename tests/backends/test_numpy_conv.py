@@ -142,3 +142,17 @@ def test_depthwise_refuses_tap_sums_beyond_int32(nb):
     p = Conv2DParams("wide", w, 0, 128, "uint8", 0, None, groups=2)
     with pytest.raises(OverflowRiskError, match="'wide'.*2914650000"):
         nb.conv2d(np.zeros((1, 300, 300, 2), np.uint8), p)
+
+
+@pytest.mark.parametrize("kernel,stride,dilation,padding", [
+    ((4, 3), (4, 3), (2, 3), (3, 0, 1, 2)),  # gcd(stride, dilation) = 2 and 3: taps two apart
+    ((5, 2), (3, 2), (2, 4), (0, 4, 2, 2)),
+    ((2, 5), (1, 4), (3, 1), (1, 1, 4, 0)),
+])
+def test_depthwise_tap_grids_match_reference(nb, kernel, stride, dilation, padding):
+    rng = np.random.default_rng(kernel[0] * 10 + stride[1])
+    x = codes(rng, (3, 17, 19, 5), "int8")
+    w = codes(rng, (5, *kernel, 1), "int8")
+    p = Conv2DParams("dw", w, 0, -7, "int8", 11, None, stride, dilation, padding, groups=5)
+    want = conv_acc(x, w, -7, np.zeros(5), 11, stride, dilation, padding, 5)
+    np.testing.assert_array_equal(nb.conv2d(x, p), want)

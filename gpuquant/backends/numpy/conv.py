@@ -233,21 +233,22 @@ def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.nd
     def block(start: int, stop: int) -> None:
         acc = np.empty((min(images, stop - start), oh, row), dtype=np.int32)
         for n0 in range(start, stop, images):
-            a = acc[:min(stop, n0 + images) - n0]
-            phases = stride_phases(x[n0:n0 + len(a)], p.padding, p.stride,
+            part = acc[:min(stop, n0 + images) - n0]
+            phases = stride_phases(x[n0:n0 + len(part)], p.padding, p.stride,
                                    p.input_zero_point, {g[0] for g in grids}, np.int32)
-            np.copyto(a, row_bias)
+            np.copyto(part, row_bias)
             for key, r0, dr, c0, dc, weights in grids:
                 phase = phases[key][:, r0:, c0 * c_out:]
                 s_image, s_row, s_value = phase.strides
                 taps = np.lib.stride_tricks.as_strided(
-                    phase, (len(a),) + weights.shape[:2] + (oh, row),
+                    phase, (len(part),) + weights.shape[:2] + (oh, row),
                     (s_image, dr * s_row, dc * c_out * s_value, s_row, s_value), writeable=False)
-                a += np.einsum("nijrc,ijc->nrc", taps, weights)
+                part += np.einsum("nijrc,ijc->nrc", taps, weights)
+            span = slice(n0, n0 + len(part))
             if p.requant is None:
-                out[n0:n0 + len(a)] = a
+                out[span] = part
             else:
-                out[n0:n0 + len(a)] = epilogue(a.reshape(-1, c_out), p.requant).reshape(a.shape)
+                out[span] = epilogue(part.reshape(-1, c_out), p.requant).reshape(part.shape)
 
     for_row_blocks(n, block, n * oh * row * kh * kw >= PARALLEL_MIN_OPS)
     return out.reshape(n, oh, ow, c_out)
