@@ -23,6 +23,8 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 LABELS_KEY = "labels"
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip's end record
+NPY_MAGIC = b"\x93NUMPY"
 
 
 @dataclass(frozen=True)
@@ -77,16 +79,30 @@ def load_mnist(split: str) -> Dataset:
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, read without pickle; DataError if missing or unreadable."""
+    """Every array of an .npz file, read without pickle; DataError if missing or unreadable,
+    or if its first bytes are not a zip header (``PK\\x03\\x04``, or ``PK\\x05\\x06`` for an
+    empty archive), which is all ``np.load`` takes as an .npz."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} not found")
     try:
+        with open(path, "rb") as f:
+            head = f.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc}") from exc
+    if not head:
+        raise DataError(f"data file {str(path)!r} is empty, not an .npz archive")
+    if head.startswith(NPY_MAGIC):
+        raise DataError(f"{str(path)!r} is an .npy file holding a single array, not an .npz archive")
+    if not head.startswith(ZIP_MAGICS):
+        raise DataError(
+            f"{str(path)!r} is not an .npz archive: its first bytes {head!r} are not a zip "
+            f"header"
+        )
+    try:
         archive = np.load(path, allow_pickle=False)
     except _READ_ERRORS as exc:
         raise DataError(f"cannot read {str(path)!r} as an .npz archive: {exc}") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{str(path)!r} holds a single array, not an .npz archive")
     with archive:
         try:
             return {key: archive[key] for key in archive.files}

@@ -1,9 +1,17 @@
 """Built-in MNIST preprocessing and .npz loading, including every bad-file error."""
 
+import re
+
 import numpy as np
 import pytest
 
-from gpuquant.compare.datasets import as_model_input, load_mnist, load_npz, mnist_normalize
+from gpuquant.compare.datasets import (
+    as_model_input,
+    load_mnist,
+    load_npz,
+    mnist_normalize,
+    read_npz,
+)
 from gpuquant.errors import DataError
 
 
@@ -90,3 +98,32 @@ def test_npy_instead_of_npz_and_pickled_arrays(tmp_path):
     np.savez(tmp_path / "obj.npz", input=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DataError, match="cannot read the arrays"):
         load_npz(tmp_path / "obj.npz", "input")
+
+
+@pytest.mark.parametrize("content, found", [
+    (b"# gpuquant\n\nREADME text", r"b'# gpuq'"),
+    (b"\x80\x04\x95pickle", r"b'\\x80\\x04\\x95pic'"),
+])
+def test_a_file_that_is_not_a_zip_is_named_without_pickle_advice(tmp_path, content, found):
+    # np.load reads anything without the zip or .npy magic number as a pickle
+    # (numpy.lib.npyio.load), so the zip header is checked before it is called.
+    path = tmp_path / "r.onnx"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_npz(path, "input")
+    text = str(info.value)
+    assert re.search(rf"'{re.escape(str(path))}' is not an \.npz archive: its first bytes "
+                     rf"{found} are not a zip header", text), text
+    assert "pickle" not in text
+
+
+def test_an_empty_file_is_named_as_empty(tmp_path):
+    path = tmp_path / "e.npz"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=rf"'{re.escape(str(path))}' is empty, not an \.npz"):
+        load_npz(path, "input")
+
+
+def test_an_empty_zip_archive_reads_as_no_arrays(tmp_path):
+    np.savez(tmp_path / "none.npz")
+    assert read_npz(tmp_path / "none.npz") == {}
