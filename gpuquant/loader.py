@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from .errors import ModelFormatError
@@ -26,26 +27,45 @@ def load(path: str | Path, *, rounding: str | None = None) -> IntegerModel:
     ``rounding`` applies to TFLite files only ("reference" or "xnnpack"; default "reference").
     """
     path = Path(path)
-    try:
-        head = path.read_bytes()[:8]
-    except OSError as e:
-        raise ModelFormatError(f"cannot read model file {str(path)!r}: {e}") from e
-    if not head:
-        raise ModelFormatError(f"model file {str(path)!r} is empty")
-    if rounding is not None and head[4:8] != TFLITE_IDENTIFIER:
+    kind = model_kind(path)
+    if rounding is not None and kind != "tflite":
         raise ModelFormatError(
             f"rounding={rounding!r} applies to TFLite models only, not {str(path)!r}"
         )
-    if head[:4] == ZIP_MAGIC:
+    if kind in ("gq", "zip"):
         from .integer.file import load as load_gq
 
         return load_gq(path)
-    if head[4:8] == TFLITE_IDENTIFIER:
+    if kind == "tflite":
         with requires_extra("tflite", "reading a TFLite model"):
             from .frontends.tflite_model import load_tflite
 
         return load_tflite(path, rounding=rounding or "reference")
     return _load_onnx_integer(path)
+
+
+def model_kind(path: str | Path) -> str:
+    """The format of a model file from its content (module docstring): "gq" (a zip holding
+    ``model.json``), "zip" (any other zip, readable or not), "tflite" or "onnx" (anything
+    else). ModelFormatError naming the file if it is unreadable or empty."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ModelFormatError(f"cannot read model file {str(path)!r}: {e}") from e
+    if not head:
+        raise ModelFormatError(f"model file {str(path)!r} is empty")
+    if head[:4] == ZIP_MAGIC:
+        from .integer.file import JSON_MEMBER
+
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return "gq" if JSON_MEMBER in zf.namelist() else "zip"
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+            return "zip"
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return "tflite"
+    return "onnx"
 
 
 def _load_onnx_integer(path: Path) -> IntegerModel:

@@ -2,8 +2,9 @@
 
 What ``load_onnx`` does, in order:
 
-1. parse the model; a missing, corrupt or truncated file is a ModelFormatError naming the path
-   and the parser's reason;
+1. parse the model; a missing, empty, corrupt or truncated file is a ModelFormatError naming
+   the path and the parser's reason, and so is a gpuquant or TFLite integer model (told apart by
+   content as ``gpuquant.load`` does, loader.model_kind);
 2. sort the nodes topologically (stable: a sorted graph keeps its order), checking that node
    names are unique (unnamed nodes become ``OpType_index``), each tensor has one producer and
    every input is produced; then run onnx.checker;
@@ -42,6 +43,7 @@ from ..errors import GpuquantError, ModelFormatError, UnsupportedOpError
 from ..graph.executor import run_node
 from ..graph.float_ops import REGISTRY
 from ..graph.ir import Graph, Node, TensorInfo
+from ..loader import model_kind
 
 MIN_OPSET, MAX_OPSET = 11, 21
 QUANTIZED_OPS = frozenset({
@@ -49,6 +51,16 @@ QUANTIZED_OPS = frozenset({
     "ConvInteger",
 })
 _BATCH = "gpuquant_batch"
+_NEED_FLOAT = ("gpuquant.quantize_model, `gpuquant quantize` and `gpuquant compare` need a float "
+               "ONNX model")
+_NOT_ONNX = {  # what loader.model_kind found instead of ONNX
+    "gq": f"this is an integer gpuquant model, not an ONNX model; {_NEED_FLOAT}: run it as it "
+          f"is with gpuquant.load(...) or `gpuquant run`",
+    "tflite": f"this is a TFLite model, not an ONNX model; {_NEED_FLOAT}: run it as it is with "
+              f"gpuquant.load(...) or `gpuquant run`",
+    "zip": f"this is a zip archive without gpuquant's model.json (an .npz data file?), not an "
+           f"ONNX model; {_NEED_FLOAT}",
+}
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
@@ -62,6 +74,9 @@ def _parse(model: ModelSource) -> tuple[onnx.ModelProto, str]:
             data, where = model, "model bytes"
         else:
             where = os.fspath(model)
+            kind = model_kind(where)
+            if kind != "onnx":
+                raise ModelFormatError(f"{where}: {_NOT_ONNX[kind]}")
             try:
                 with open(where, "rb") as f:
                     data = f.read()
@@ -90,13 +105,14 @@ def _check(proto: onnx.ModelProto, where: str) -> None:
         raise ModelFormatError(f"{where}: invalid ONNX model ({reason})") from exc
 
 
-def _opset(proto: onnx.ModelProto) -> int:
+def _opset(proto: onnx.ModelProto, where: str) -> int:
     versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
     if not versions:
-        raise ModelFormatError("the model imports no default-domain (ai.onnx) opset")
+        raise ModelFormatError(f"{where}: the model imports no default-domain (ai.onnx) opset")
     if not MIN_OPSET <= versions[0] <= MAX_OPSET:
         raise ModelFormatError(
-            f"ONNX opset {versions[0]} is not supported (supported: {MIN_OPSET}-{MAX_OPSET})"
+            f"{where}: ONNX opset {versions[0]} is not supported "
+            f"(supported: {MIN_OPSET}-{MAX_OPSET})"
         )
     return versions[0]
 
@@ -726,7 +742,7 @@ def load_onnx(model: ModelSource, allow_unsupported: bool = False) -> Graph:
 
 
 def _graph(proto: onnx.ModelProto, where: str, allow_unsupported: bool) -> Graph:
-    opset = _opset(proto)
+    opset = _opset(proto, where)
     g = proto.graph
     try:
         constants = {t.name: numpy_helper.to_array(t) for t in g.initializer}

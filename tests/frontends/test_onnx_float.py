@@ -1,5 +1,6 @@
 """The ONNX float frontend: normal forms, shapes, and bad models."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -192,3 +193,36 @@ def test_opset11_softmax_over_flattened_axes_is_unsupported():
                        [("x", [None, 3, 4])], [("y", None)], opset=11)
     with pytest.raises(UnsupportedOpError, match="'sm'.*last axis"):
         load_onnx(model)
+
+
+def test_empty_file_is_named_as_empty(tmp_path):
+    path = tmp_path / "e.onnx"
+    path.write_bytes(b"")
+    for load in (load_onnx, load_float_onnx):
+        with pytest.raises(ModelFormatError, match=rf"file '{re.escape(str(path))}' is empty"):
+            load(path)
+
+
+def test_integer_models_are_named_by_content_with_the_command_that_runs_them(tmp_path):
+    import gpuquant
+
+    cases = ROOT / "tests" / "cases"
+    gq = tmp_path / "model.onnx"  # the extension does not decide, as for gpuquant.load
+    gpuquant.save(gpuquant.load(cases / "onnx" / "cnn_qoperator_aint8_wint8_perchannel.onnx"), gq)
+    tflite = tmp_path / "model2.onnx"
+    tflite.write_bytes((cases / "tflite" / "model1_cnn_int8.tflite").read_bytes())
+    for path, what in ((gq, "an integer gpuquant model"), (tflite, "a TFLite model")):
+        with pytest.raises(ModelFormatError) as info:
+            load_float_onnx(path)
+        text = str(info.value)
+        assert text.startswith(f"{path}: this is {what}, not an ONNX model"), text
+        assert "need a float ONNX model" in text and "`gpuquant run`" in text
+        assert "Wire format" not in text
+
+
+def test_a_zip_that_is_no_gpuquant_model_is_not_called_one(tmp_path):
+    path = tmp_path / "calib.npz"
+    np.savez(path, input=np.zeros((2, 3), np.float32))
+    with pytest.raises(ModelFormatError, match="zip archive without gpuquant's model.json") as info:
+        load_float_onnx(path)
+    assert "integer gpuquant model" not in str(info.value)
