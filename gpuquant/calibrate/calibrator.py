@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -16,10 +17,12 @@ from .observers import (
     MovingAverageMinMaxObserver,
     Observer,
     PercentileObserver,
+    non_finite_message,
 )
 
 METHODS = ("minmax", "moving_average", "percentile", "entropy", "mse")
 CALIBRATION_BATCH_SIZE = 256  # samples per calibration batch, everywhere (API and CLI)
+CalibrationData = Iterable[dict[str, np.ndarray]] | Mapping[str, np.ndarray] | np.ndarray
 
 
 def make_observer(method: str, name: str, **kwargs) -> Observer:
@@ -35,19 +38,46 @@ def make_observer(method: str, name: str, **kwargs) -> Observer:
     raise ValueError(f"calibration method must be one of {METHODS}, got {method!r}")
 
 
-def _batches(graph: Graph, data: Iterable[dict[str, np.ndarray]] | np.ndarray,
+def _batches(graph: Graph, data: CalibrationData,
              batch_size: int) -> Iterable[dict[str, np.ndarray]]:
-    if not isinstance(data, np.ndarray):
+    if not isinstance(data, (np.ndarray, Mapping)):
         return data
     if batch_size < 1:
         raise CalibrationError(f"batch_size must be >= 1, got {batch_size}")
-    if len(graph.inputs) != 1:
+    if isinstance(data, np.ndarray):
+        if len(graph.inputs) != 1:
+            raise CalibrationError(
+                f"an array feeds a graph with one input; this one has "
+                f"{[t.name for t in graph.inputs]}: pass a dict of arrays"
+            )
+        data = {graph.inputs[0].name: data}
+    for name, value in data.items():
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            got = "a 0-d array" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+            raise CalibrationError(
+                f"calibration data given as one dict maps each input name to an array of all "
+                f"its samples along axis 0, but {name!r} is {got}; pass such a dict or an "
+                f"iterable of feed dicts, one per batch"
+            )
+    counts = {name: len(value) for name, value in data.items()}
+    if len(set(counts.values())) > 1:
         raise CalibrationError(
-            f"an array feeds a graph with one input; this one has "
-            f"{[t.name for t in graph.inputs]}: pass dicts of arrays"
+            f"calibration arrays hold different numbers of samples along axis 0: {counts}"
         )
-    name = graph.inputs[0].name
-    return [{name: data[i: i + batch_size]} for i in range(0, len(data), batch_size)]
+    total = next(iter(counts.values()), 0)
+    return [{name: value[i: i + batch_size] for name, value in data.items()}
+            for i in range(0, total, batch_size)]
+
+
+def _non_finite_inputs(feeds: dict[str, np.ndarray]) -> list[tuple[str, int, int]]:
+    """(input name, count of NaN or +-inf, size) of each float input array holding any."""
+    found = []
+    for name, value in feeds.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            bad = value.size - int(np.count_nonzero(np.isfinite(value)))
+            if bad:
+                found.append((name, bad, value.size))
+    return found
 
 
 MEAN_OPS = ("Conv", "Gemm", "MatMul")
@@ -55,7 +85,7 @@ MEAN_OPS = ("Conv", "Gemm", "MatMul")
 
 def calibrate(
     graph: Graph,
-    batches: Iterable[dict[str, np.ndarray]] | np.ndarray,
+    batches: CalibrationData,
     method: str = "minmax",
     tensors: list[str] | None = None,
     progress: bool = True,
@@ -71,7 +101,7 @@ def calibrate(
 
 def calibrate_with_means(
     graph: Graph,
-    batches: Iterable[dict[str, np.ndarray]] | np.ndarray,
+    batches: CalibrationData,
     method: str = "minmax",
     tensors: list[str] | None = None,
     progress: bool = True,
@@ -84,14 +114,18 @@ def calibrate_with_means(
     weighted alike) of each float first input of a Conv, Gemm or MatMul node, for bias
     correction (docs/quantization.md, eq. 13).
 
-    ``batches`` yields feed dicts (input name -> array), or is one array for a one-input graph,
-    cut into ``batch_size`` slices along the first axis. Each batch runs through the float
-    executor keeping every tensor; each float tensor (graph inputs and node outputs; ``tensors``
-    restricts the set) has an observer of ``method`` ("minmax", "moving_average",
+    ``batches`` yields feed dicts (input name -> array, one dict per batch), or is one dict of
+    whole arrays (input name -> all its samples, as ``InferenceSession.run`` takes them) or one
+    array for a one-input graph, cut into ``batch_size`` slices along the first axis. A batch
+    whose float inputs hold NaN or +-inf is refused (naming the input, the batch, the count and
+    the batch's size) before it runs, unless ``skip_nonfinite=True``. Each batch runs through
+    the float executor keeping every tensor; each float tensor (graph inputs and node outputs;
+    ``tensors`` restricts the set) has an observer of ``method`` ("minmax", "moving_average",
     "percentile", "entropy", "mse"; options in ``observer_kwargs``, see observers.py).
 
     Raises CalibrationError for no batches, a batch that does not fit the graph's inputs
-    (naming the input), an unknown tensor name, or data an observer rejects (non-finite).
+    (naming the input), a dict of arrays of different lengths, an unknown tensor name, or data
+    an observer rejects (non-finite, naming the batch).
     """
     make_observer(method, "check", **observer_kwargs)
     known = {t.name for t in graph.inputs} | {o for n in graph.nodes for o in n.outputs}
@@ -111,8 +145,17 @@ def calibrate_with_means(
                 f"calibration batch {index} is a {type(feeds).__name__}, expected a dict of "
                 f"input name -> array"
             )
+        non_finite = _non_finite_inputs(feeds)
+        if non_finite and not observer_kwargs.get("skip_nonfinite", False):
+            raise CalibrationError(
+                f"calibration batch {index}: {non_finite_message(*non_finite[0])}"
+            )
+        # Skipped non-finite inputs make NaN and inf in the float ops (observers drop them).
+        quiet = np.errstate(all="ignore") if non_finite else nullcontext()
         try:
-            values = run_graph(graph, feeds, outputs=list(tensors or []), keep=tensors is None)
+            with quiet:
+                values = run_graph(graph, feeds, outputs=list(tensors or []),
+                                   keep=tensors is None)
         except ShapeError as exc:
             raise CalibrationError(
                 f"calibration batch {index} does not fit the model: {exc}"
@@ -122,7 +165,10 @@ def calibrate_with_means(
                 continue
             if name not in observers:
                 observers[name] = make_observer(method, name, **observer_kwargs)
-            observers[name].observe(value)
+            try:
+                observers[name].observe(value)
+            except CalibrationError as exc:
+                raise CalibrationError(f"calibration batch {index}: {exc}") from exc
             if name in mean_inputs and value.ndim >= 2:
                 axes = (0, *range(2, value.ndim))
                 batch_sum = value.sum(axis=axes, dtype=np.float64)

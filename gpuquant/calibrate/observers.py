@@ -23,6 +23,13 @@ from ..errors import CalibrationError
 from ..quant.params import QuantParams, choose_qparams
 
 
+def non_finite_message(name: str, bad: int, size: int) -> str:
+    """The error for ``bad`` non-finite values among the ``size`` values of one batch of tensor
+    ``name``."""
+    return (f"tensor {name!r}: {bad} of {size} values in this batch are not finite (NaN or inf); "
+            f"pass skip_nonfinite=True to ignore them")
+
+
 class Observer(ABC):
     """Shared checks (non-finite values, empty data) and the QuantParams helper."""
 
@@ -38,10 +45,7 @@ class Observer(ABC):
         bad = x.size - int(np.count_nonzero(finite))
         if bad:
             if not self.skip_nonfinite:
-                raise CalibrationError(
-                    f"tensor {self.name!r}: {bad} of {x.size} calibration values are not "
-                    f"finite (NaN or inf); pass skip_nonfinite=True to ignore them"
-                )
+                raise CalibrationError(non_finite_message(self.name, bad, x.size))
             x = x[finite]
         self.count += x.size
         return x

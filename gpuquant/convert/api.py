@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
-from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE, calibrate_with_means
+from ..calibrate.calibrator import CALIBRATION_BATCH_SIZE, CalibrationData, calibrate_with_means
 from ..extras import requires_extra
 from ..graph.ir import Graph
 from ..integer.model import IntegerModel
@@ -16,7 +14,7 @@ from .converter import check_exclude, convert
 
 def quantize_model(
     model: str | Path | Graph,
-    calibration_data: Iterable[dict[str, np.ndarray]] | np.ndarray,
+    calibration_data: CalibrationData,
     method: str = "minmax",
     *,
     activation_dtype: str = "int8",
@@ -31,11 +29,12 @@ def quantize_model(
     """Load an ONNX float model (or take a float Graph), calibrate it on ``calibration_data``
     with observer ``method`` (calibrate/calibrator.py), and convert it (convert/converter.py).
 
-    ``calibration_data``: feed dicts, or one array for a one-input model cut into
-    ``batch_size`` slices. ``bias_correction``: also collect the calibration data's
-    per-channel means of layer inputs and correct each Conv/Gemm/MatMul bias for the mean
-    effect of weight rounding (docs/quantization.md, eq. 13). The result's metadata records
-    the source and the calibration.
+    ``calibration_data``: feed dicts (one per batch), or one dict of whole arrays (input name
+    -> all its samples, as ``InferenceSession.run`` takes them), or one array for a one-input
+    model, cut into ``batch_size`` slices along axis 0. ``bias_correction``: also collect the
+    calibration data's per-channel means of layer inputs and correct each Conv/Gemm/MatMul bias
+    for the mean effect of weight rounding (docs/quantization.md, eq. 13). The result's
+    metadata records the source and the calibration.
     """
     if isinstance(model, Graph):
         graph = model

@@ -1,6 +1,7 @@
 """calibrate(): ranges of every activation over batches, batching of arrays, progress, errors."""
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,70 @@ def test_progress_bar_without_tqdm(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     calibrate(tiny_graph(), batches(), progress=True)
     assert "2/2" in capsys.readouterr().err
+
+
+def test_one_dict_of_whole_arrays_is_cut_into_batches_like_an_array():
+    x = np.array([[-1.0, 2.0], [3.0, -4.0], [0.5, 0.5]], np.float32)
+    ranges = calibrate(tiny_graph(), {"x": x}, method="moving_average", batch_size=2,
+                       progress=False, averaging_constant=0.5)
+    # as test_array_is_cut_into_batches: x[:2] then x[2:]
+    assert ranges["x"] == (-1.75, 1.75)
+
+
+def two_input_graph():
+    """z = x + y."""
+    return Graph("add", [Node("Add", "add", ["x", "y"], ["z"])],
+                 [TensorInfo("x", (None, 1)), TensorInfo("y", (None, 1))],
+                 [TensorInfo("z", (None, 1))], {})
+
+
+def test_one_dict_feeds_every_input_the_same_samples_of_each_batch():
+    x = np.array([[1.0], [2.0], [3.0]], np.float32)
+    y = np.array([[-1.0], [-2.0], [10.0]], np.float32)
+    ranges = calibrate(two_input_graph(), {"x": x, "y": y}, method="moving_average",
+                       batch_size=2, progress=False, averaging_constant=0.5)
+    # z per batch: [0, 0] then [13]: min 0 + 0.5 * 13, max 0 + 0.5 * 13
+    assert ranges["z"] == (6.5, 6.5)
+    assert ranges["y"] == (-2.0 + 0.5 * 12.0, -1.0 + 0.5 * 11.0)
+
+
+def test_one_dict_of_unequal_or_non_array_values_is_refused():
+    x = np.zeros((3, 1), np.float32)
+    with pytest.raises(CalibrationError, match=r"different numbers of samples.*'x': 3, 'y': 2"):
+        calibrate(two_input_graph(), {"x": x, "y": x[:2]}, progress=False)
+    with pytest.raises(CalibrationError, match=r"'x' is a list; pass such a dict or an iterable "
+                                               r"of feed dicts, one per batch"):
+        calibrate(tiny_graph(), {"x": [[1.0, 2.0]]}, progress=False)
+
+
+def test_non_finite_input_names_the_batch_its_count_and_size():
+    x = np.zeros((5, 2), np.float32)
+    x[2, 0], x[3, 1] = np.inf, np.nan
+    with pytest.raises(CalibrationError, match=r"^calibration batch 1: tensor 'x': 2 of 4 values "
+                                               r"in this batch are not finite \(NaN or inf\)"):
+        calibrate(tiny_graph(), x, batch_size=2, progress=False)
+
+
+def matmul_graph():
+    """y = x @ [[0], [1]]: an inf in x[:, 0] makes inf * 0 = NaN (IEEE 754)."""
+    return Graph("mm", [Node("MatMul", "mm", ["x", "w"], ["y"])], [TensorInfo("x", (None, 2))],
+                 [TensorInfo("y", (None, 1))], {"w": np.array([[0.0], [1.0]], np.float32)})
+
+
+def test_inf_input_raises_before_the_float_ops_warn():
+    data = [{"x": np.array([[1.0, 2.0]], np.float32)}, {"x": np.array([[np.inf, 3.0]], np.float32)}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CalibrationError, match="calibration batch 1: tensor 'x': 1 of 2"):
+            calibrate(matmul_graph(), data, progress=False)
+        ranges = calibrate(matmul_graph(), data, progress=False, skip_nonfinite=True)
+    # finite values only: x {1, 2, 3}, y {2} (batch 1's y is inf * 0 + 3 = NaN)
+    assert ranges == {"x": (1.0, 3.0), "y": (2.0, 2.0)}
+
+
+def test_non_finite_activation_names_the_batch():
+    data = [{"x": np.array([[1.0, 2.0]], np.float32)},
+            {"x": np.array([[3e38, 1.0]], np.float32)}]  # 2 * 3e38 passes float32's 3.4e38
+    with np.errstate(over="ignore"), pytest.raises(
+            CalibrationError, match="calibration batch 1: tensor 'y': 1 of 2 values in this batch"):
+        calibrate(tiny_graph(), data, progress=False)
