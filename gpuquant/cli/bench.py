@@ -12,6 +12,7 @@ import numpy as np
 
 from .common import (
     add_batch_size,
+    add_json,
     add_quant_options,
     load_model_and_data,
     positive,
@@ -30,12 +31,13 @@ def add_parser(sub) -> None:
     p.add_argument("--calib", metavar="CALIB.npz",
                    help="calibration samples (needed with MODEL; also the timed inputs)")
     add_batch_size(p, 256, "samples in the timed batch")
-    p.add_argument("--repeat", type=positive, default=5, help="timed runs per measurement")
+    p.add_argument("--repeat", type=positive, default=5, metavar="N",
+                   help="timed runs per measurement (default: %(default)s)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"),
                    help="time only this backend (default: GPUQUANT_BACKEND if set, else every "
                    "available one)")
     add_quant_options(p)
-    p.add_argument("--json", metavar="PATH")
+    add_json(p)
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -70,6 +70,12 @@ def non_negative(text: str) -> int:
     return value
 
 
+def add_json(p: argparse.ArgumentParser) -> None:
+    """``--json PATH``: the command's results, also written as a JSON file."""
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH "
+                   "(missing folders are created)")
+
+
 def add_batch_size(p: argparse.ArgumentParser, default: int, what: str) -> None:
     """``--batch-size``: samples per inference run, as in ``run`` (whose default follows a model
     that fixes its batch); the calibration batch is ``--calib-batch-size``."""
@@ -83,7 +89,8 @@ def add_quant_options(p: argparse.ArgumentParser) -> None:
                    "model's input (default: the array named after that input, or the only "
                    "array besides 'labels')")
     g.add_argument("--method", choices=METHODS, default="minmax", help="calibration method")
-    g.add_argument("--activation-dtype", choices=("int8", "uint8"), default="int8")
+    g.add_argument("--activation-dtype", choices=("int8", "uint8"), default="int8",
+                   help="activation codes (default: %(default)s)")
     g.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per layer instead of per output channel")
     g.add_argument("--rounding", choices=ROUNDINGS, default="gemmlowp",

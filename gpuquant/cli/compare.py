@@ -10,6 +10,7 @@ from typing import Any
 from .common import (
     BACKEND_HELP,
     add_batch_size,
+    add_json,
     add_quant_options,
     float_node_rows,
     load_model_and_data,
@@ -27,7 +28,9 @@ from .common import (
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="float vs int8 side by side (default: the built-in "
                        "MNIST model on the 10,000 MNIST test images)")
-    p.add_argument("model", nargs="?", metavar="MODEL.onnx")
+    p.add_argument("model", nargs="?", metavar="MODEL.onnx",
+                   help="a float ONNX model (needs --data and --calib; default: the built-in "
+                   "MNIST model)")
     p.add_argument("--data", metavar="TEST.npz", help="evaluation samples (and 'labels')")
     p.add_argument("--calib", metavar="CALIB.npz", help="calibration samples")
     p.add_argument("--limit", type=positive, metavar="N", help="evaluate the first N samples")
@@ -36,7 +39,7 @@ def add_parser(sub) -> None:
                    help="samples for the per-layer SQNR table (0: skip it)")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=BACKEND_HELP)
     add_quant_options(p)
-    p.add_argument("--json", metavar="PATH")
+    add_json(p)
     p.add_argument("--report", metavar="DIR", help="write an HTML report with plots (needs "
                    "matplotlib: pip install 'gpuquant[report]')")
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import GpuquantError
-from .common import say, write_json
+from .common import add_json, say, write_json
 
 PACKAGES = {
     "numpy": ("numpy",),
@@ -23,7 +23,7 @@ PACKAGES = {
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="version, backend choice, device, installed packages")
-    p.add_argument("--json", metavar="PATH")
+    add_json(p)
 
 
 def _package_version(names: Sequence[str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import GpuquantError
-from .common import say, write_json
+from .common import add_json, say, write_json
 
 ALL_ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
 REASON_WIDTH = 80
@@ -15,10 +15,13 @@ REASON_WIDTH = 80
 def add_parser(sub) -> None:
     p = sub.add_parser("kernels", help="list the CUDA kernel files, or compile them with NVRTC "
                        "for chosen GPU architectures (no GPU needed)")
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", action="store_true",
+                   help="compile each kernel file with NVRTC for each --arch instead of listing "
+                   "the files (needs CuPy, not a GPU)")
     p.add_argument("--arch", nargs="+", default=["sm_90"],
-                   help=f"sm_XY ... or 'all' ({', '.join(ALL_ARCHS)})")
-    p.add_argument("--json", metavar="PATH")
+                   help=f"architectures for --compile: sm_XY ... or 'all' "
+                   f"({', '.join(ALL_ARCHS)}; default: sm_90)")
+    add_json(p)
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

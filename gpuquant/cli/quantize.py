@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from .common import (
+    add_json,
     add_quant_options,
     float_node_rows,
     load_model_and_data,
@@ -21,11 +22,12 @@ from .common import (
 def add_parser(sub) -> None:
     p = sub.add_parser("quantize", help="calibrate and convert a float ONNX model to an integer "
                        "model file")
-    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("model", metavar="MODEL.onnx", help="the float ONNX model")
     p.add_argument("--calib", required=True, metavar="DATA.npz", help="calibration samples")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.gq")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.gq",
+                   help="the integer model file to write")
     add_quant_options(p)
-    p.add_argument("--json", metavar="PATH")
+    add_json(p)
 
 
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

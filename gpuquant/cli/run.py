@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError, ShapeError
 from ..integer.model import IntegerModel
-from .common import BACKEND_HELP, existing, positive, save_npz, say, write_json
+from .common import BACKEND_HELP, add_json, existing, positive, save_npz, say, write_json
 
 TFLITE_ROUNDINGS = ("reference", "xnnpack")
 BATCH_SIZE = 256
@@ -21,8 +21,10 @@ def add_parser(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="an integer model: gpuquant's .gq, a quantized "
                    "ONNX model (QDQ or QOperator) or a full-integer .tflite model")
     p.add_argument("--input", required=True, metavar="X.npz",
-                   help="arrays named after the model inputs")
-    p.add_argument("-o", "--output", required=True, metavar="Y.npz")
+                   help="arrays named after the model inputs (for a one-input model, "
+                   "also the file's only array)")
+    p.add_argument("-o", "--output", required=True, metavar="Y.npz",
+                   help="the .npz file to write, one array per model output, named after it")
     p.add_argument("--backend", choices=("auto", "numpy", "cupy"), help=BACKEND_HELP)
     p.add_argument("--batch-size", type=positive, metavar="N",
                    help=f"samples per run (default: {BATCH_SIZE}, or the batch a model's graph "
@@ -30,7 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rounding", choices=TFLITE_ROUNDINGS,
                    help="TFLite models only: the reference kernels' requantization rounding "
                    "(default) or XNNPack's")
-    p.add_argument("--json", metavar="PATH")
+    add_json(p)
 
 
 def _input_feed(

@@ -173,3 +173,23 @@ def test_run_usage_names_every_model_format(capsys):
     assert "[--json PATH] MODEL" in text
     assert ".gq, a quantized ONNX model (QDQ or QOperator) or a full-integer .tflite" in text
     assert "--rounding {reference,xnnpack}" in text
+
+
+def test_every_option_of_every_command_has_help(capsys):
+    from gpuquant.cli import COMMANDS, build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(commands) == set(COMMANDS)
+    missing = [f"{name} {action.option_strings or action.dest}"
+               for name, parser in commands.items() for action in parser._actions
+               if not action.help]
+    assert missing == []
+    for command in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--json PATH also write the results as JSON to PATH" in text
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "--repeat N timed runs per measurement (default: 5)" in \
+        " ".join(capsys.readouterr().out.split())

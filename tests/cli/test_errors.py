@@ -240,3 +240,25 @@ def test_run_rounding_of_a_model_that_is_not_tflite(mnist_gq, tmp_path, capsys):
     _fails(["run", str(mnist_gq), "--input", str(tmp_path / "x.npz"), "-o",
             str(tmp_path / "y.npz"), "--rounding", "xnnpack"], capsys,
            "rounding='xnnpack' applies to TFLite models only")
+
+
+def test_a_text_file_as_data_is_not_an_npz_and_no_pickle_advice(mnist_gq, tmp_path, capsys):
+    text = tmp_path / "r.onnx"
+    text.write_text("# gpuquant\n")
+    err = _fails(["run", str(mnist_gq), "--input", str(text), "-o", str(tmp_path / "y.npz")],
+                 capsys, f"{str(text)!r} is not an .npz archive", "not a zip header")
+    assert "pickle" not in err
+
+
+def test_an_empty_model_file_is_named_as_empty(mnist_files, tmp_path, capsys):
+    empty = tmp_path / "e.onnx"
+    empty.write_bytes(b"")
+    _fails(["quantize", str(empty), "--calib", mnist_files["calib"], "-o", str(tmp_path / "x.gq")],
+           capsys, f"model file {str(empty)!r} is empty")
+
+
+def test_an_integer_model_given_to_compare_says_to_run_it(mnist_files, mnist_gq, capsys):
+    err = _fails(["compare", str(mnist_gq), "--data", mnist_files["test"],
+                  "--calib", mnist_files["calib"]], capsys,
+                 "this is an integer gpuquant model", "need a float ONNX model", "`gpuquant run`")
+    assert "Wire format" not in err
