@@ -4,12 +4,13 @@
 // The product of igemm_vnni.h, on the same operands (GqCpuGemm, igemm_common.h):
 //
 //   acc[m, n] = sum_k x'[m,k] * w'[n,k]  -  zw'[n] * rowsum(x')[m]  +  folded'[n]
-//   y[m, n]   = gq_requantize(acc[m, n], channel n)   (fixedpoint.cuh, one element at a time)
+//   y[m, n]   = gq_requantize(acc[m, n], channel n)   (fixedpoint.cuh)
 //
-// or acc itself for int32 outputs. Products are widened to 16 bits: VPMADDWD multiplies the
-// int16 pairs (x'[m,2j], x'[m,2j+1]) and (w'[n,2j], w'[n,2j+1]) and sums both products into one
-// int32 lane, exactly (|sum| <= 2 * 255 * 128; VPMADDUBSW, which saturates at int16, is not
-// used). VPADDD accumulates with wrap-around, like every sum here: the true acc fits int32
+// or acc itself for int32 outputs; the requantization is igemm_vnni.h's on 8 lanes at a time
+// (gq_avx2_requantize8). Products are widened to 16 bits: VPMADDWD multiplies the int16 pairs
+// (x'[m,2j], x'[m,2j+1]) and (w'[n,2j], w'[n,2j+1]) and sums both products into one int32
+// lane, exactly (|sum| <= 2 * 255 * 128; VPMADDUBSW, which saturates at int16, is not used).
+// VPADDD accumulates with wrap-around, like every sum here: the true acc fits int32
 // (ops/accumulator.py), so it is exact.
 //
 // Layout: w' is packed once into panels of 16 output columns; panel p holds, for each pair of k
@@ -128,9 +129,107 @@ GQ_AVX2_TARGET inline void gq_avx2_dot_tile(const int32_t* a, long pairs, const 
   GQ_AVX2_SAVE(5)
 }
 
+// 64-bit lane products acc * mult of the even int32 lanes (EVEN) or of the odd ones.
+template <bool EVEN>
+GQ_AVX2_TARGET inline __m256i gq_avx2_mul64(__m256i acc, __m256i mult) {
+  if (EVEN) return _mm256_mul_epi32(acc, mult);
+  return _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), _mm256_srli_epi64(mult, 32));
+}
+
+// The low 32 bits of the 64-bit lanes of `even` and `odd` as 8 int32 lanes, in lane order.
+GQ_AVX2_TARGET inline __m256i gq_avx2_interleave(__m256i even, __m256i odd) {
+  return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+// gq_mul_gemmlowp on 8 lanes, as gq_cpu_mul_gemmlowp. AVX2 has no 64-bit arithmetic shift, but
+// floor((x * M + 2^30) / 2^31) fits int32 (M in [0, 2^31)), so its 32 bits are bits 31..62 of
+// the sum, which a logical shift brings down alike.
+GQ_AVX2_TARGET inline __m256i gq_avx2_mul_gemmlowp(__m256i acc, __m256i mult, __m256i shift) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i left = _mm256_max_epi32(shift, zero);
+  const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+  const __m256i shifted = _mm256_sllv_epi32(acc, left);
+  const __m256i exact = _mm256_cmpeq_epi32(_mm256_srav_epi32(shifted, left), acc);
+  const __m256i saturated = _mm256_blendv_epi8(_mm256_set1_epi32(GQ_INT32_MAX),
+                                               _mm256_set1_epi32(GQ_INT32_MIN),
+                                               _mm256_cmpgt_epi32(zero, acc));
+  const __m256i x = _mm256_blendv_epi8(saturated, shifted, exact);
+  const __m256i half = _mm256_set1_epi64x((long long)1 << 30);
+  const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(gq_avx2_mul64<true>(x, mult), half), 31);
+  const __m256i odd = _mm256_srli_epi64(_mm256_add_epi64(gq_avx2_mul64<false>(x, mult), half), 31);
+  const __m256i y = gq_avx2_interleave(even, odd);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+  const __m256i remainder = _mm256_and_si256(y, mask);
+  // A compare's true is -1: subtracting it adds 1 (threshold = mask / 2 + (y < 0)).
+  const __m256i threshold =
+      _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_cmpgt_epi32(zero, y));
+  return _mm256_sub_epi32(_mm256_srav_epi32(y, right), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+// gq_mul_single on the 64-bit lanes of one parity (total: 31 - shift in [1, 62] in the int32
+// lanes), clamped to [lo, hi] in 64 bits, as gq_cpu_mul_single_half; the 64-bit abs, min and
+// max that AVX2 lacks are written with its 64-bit compare.
+template <bool EVEN>
+GQ_AVX2_TARGET inline __m256i gq_avx2_mul_single_half(__m256i acc, __m256i mult, __m256i total,
+                                                      __m256i lo, __m256i hi) {
+  const __m256i product = gq_avx2_mul64<EVEN>(acc, mult);
+  const __m256i lane_total = EVEN ? _mm256_and_si256(total, _mm256_set1_epi64x(0xFFFFFFFF))
+                                  : _mm256_srli_epi64(total, 32);
+  const __m256i one = _mm256_set1_epi64x(1);
+  const __m256i negative = _mm256_cmpgt_epi64(_mm256_setzero_si256(), product);
+  const __m256i magnitude = _mm256_sub_epi64(_mm256_xor_si256(product, negative), negative);
+  const __m256i rounded = _mm256_srlv_epi64(
+      _mm256_add_epi64(magnitude, _mm256_sllv_epi64(one, _mm256_sub_epi64(lane_total, one))),
+      lane_total);
+  const __m256i value = _mm256_sub_epi64(_mm256_xor_si256(rounded, negative), negative);
+  const __m256i floored = _mm256_blendv_epi8(value, lo, _mm256_cmpgt_epi64(lo, value));
+  return _mm256_blendv_epi8(floored, hi, _mm256_cmpgt_epi64(floored, hi));
+}
+
+// clamp(zp + multiply_by_quantized_multiplier(acc), qmin, qmax) for channels n..n+7 (lanes
+// outside `valid` read no per-channel data and are don't-care): gq_requantize on 8 lanes. The
+// float32 mode rounds with MXCSR's mode (half to even), as gq_mul_f32's rintf does.
+GQ_AVX2_TARGET inline __m256i gq_avx2_requantize8(__m256i acc, const GqRequant& rq, long n,
+                                                  __m256i valid) {
+  const int lo = rq.qmin - rq.zero_point, hi = rq.qmax - rq.zero_point;
+  __m256i scaled;
+  if (rq.mode == GQ_ROUND_F32) {
+    const __m256 m = _mm256_maskload_ps(rq.multiplier_f32 + n, valid);
+    const __m256 product = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
+    const __m256 clamped = _mm256_min_ps(_mm256_max_ps(product, _mm256_set1_ps((float)lo)),
+                                         _mm256_set1_ps((float)hi));
+    scaled = _mm256_cvtps_epi32(clamped);
+  } else {
+    const __m256i mult = _mm256_maskload_epi32(rq.multiplier + n, valid);
+    const __m256i shift = _mm256_maskload_epi32(rq.shift + n, valid);
+    if (rq.mode == GQ_ROUND_SINGLE) {
+      const __m256i total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift);
+      const __m256i lo64 = _mm256_set1_epi64x(lo), hi64 = _mm256_set1_epi64x(hi);
+      scaled = gq_avx2_interleave(gq_avx2_mul_single_half<true>(acc, mult, total, lo64, hi64),
+                                  gq_avx2_mul_single_half<false>(acc, mult, total, lo64, hi64));
+    } else {
+      scaled = _mm256_min_epi32(
+          _mm256_max_epi32(gq_avx2_mul_gemmlowp(acc, mult, shift), _mm256_set1_epi32(lo)),
+          _mm256_set1_epi32(hi));
+    }
+  }
+  return _mm256_add_epi32(scaled, _mm256_set1_epi32(rq.zero_point));
+}
+
+// The low bytes of the 16 int32 lanes of c0 (columns 0..7) and c1 (8..15), codes in
+// [-128, 255], in column order. packs_epi32 keeps them exact; it and packus_epi16 interleave
+// the 128-bit halves, which the permutation undoes.
+GQ_AVX2_TARGET inline __m128i gq_avx2_codes(__m256i c0, __m256i c1) {
+  const __m256i words = _mm256_and_si256(_mm256_packs_epi32(c0, c1), _mm256_set1_epi16(0xFF));
+  const __m256i bytes = _mm256_packus_epi16(words, words);
+  return _mm256_castsi256_si128(
+      _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0)));
+}
+
 // Rows m0..m0+MR-1 of one panel (a: their widened x', rowsum[i] = rowsum(x')[m0 + i]):
-// products, zero-point correction in 8 lanes (columns past N masked off), then int32 stored
-// as it is or each element requantized.
+// products, zero-point correction in 8 lanes (columns past N masked off), then int32 or
+// requantized out.
 template <int MR>
 GQ_AVX2_TARGET inline void gq_avx2_tile(const GqCpuGemm& g, const int32_t* a, long m0, int panel,
                                         const int32_t* rowsum) {
@@ -148,7 +247,7 @@ GQ_AVX2_TARGET inline void gq_avx2_tile(const GqCpuGemm& g, const int32_t* a, lo
   const __m256i zw0 = _mm256_maskload_epi32(g.zw + n0, mask0);
   const __m256i zw1 = _mm256_maskload_epi32(g.zw + n0 + 8, mask1);
   for (int i = 0; i < MR; ++i) {
-    int32_t* row = tile + i * GQ_AVX2_NR;
+    const int32_t* row = tile + i * GQ_AVX2_NR;
     const __m256i rs = _mm256_set1_epi32(g.has_zw ? rowsum[i] : 0);
     const __m256i v0 = _mm256_sub_epi32(
         _mm256_add_epi32(_mm256_load_si256((const __m256i*)row), folded0),
@@ -161,10 +260,16 @@ GQ_AVX2_TARGET inline void gq_avx2_tile(const GqCpuGemm& g, const int32_t* a, lo
       _mm256_maskstore_epi32(y, mask0, v0);
       _mm256_maskstore_epi32(y + 8, mask1, v1);
     } else {
-      _mm256_store_si256((__m256i*)row, v0);
-      _mm256_store_si256((__m256i*)(row + 8), v1);
       uint8_t* y = (uint8_t*)g.y + (m0 + i) * g.ldy + n0;
-      for (int j = 0; j < cols; ++j) y[j] = (uint8_t)gq_requantize(row[j], g.rq, (int)(n0 + j));
+      const __m128i codes = gq_avx2_codes(gq_avx2_requantize8(v0, g.rq, n0, mask0),
+                                          gq_avx2_requantize8(v1, g.rq, n0 + 8, mask1));
+      if (cols == GQ_AVX2_NR) {
+        _mm_storeu_si128((__m128i*)y, codes);
+      } else {
+        alignas(16) uint8_t part[GQ_AVX2_NR];
+        _mm_store_si128((__m128i*)part, codes);
+        std::memcpy(y, part, (size_t)cols);
+      }
     }
   }
 }

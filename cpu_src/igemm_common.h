@@ -1,5 +1,6 @@
 // igemm_common.h: what the native int8 GEMM cores (igemm_vnni.h, igemm_avx2.h) share: the
-// product's arguments and fixedpoint.cuh's requantization, compiled for the host.
+// product's arguments and fixedpoint.cuh's requantization parameters (GqRequant), compiled for
+// the host; each core restates gq_requantize on its vector lanes.
 #pragma once
 
 #include <cstdint>
