@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from gpuquant.backends.numpy import conv, requant as requant_module, threads
 from gpuquant.backends.numpy.requant import requantize
-from gpuquant.ops import Conv2DParams, GemmParams, MatMulParams, PoolParams, Requant
+from gpuquant.ops import Conv2DParams, GemmParams, MatMulParams, MeanParams, PoolParams, Requant
 from gpuquant.quant.fixedpoint import multiply_by_quantized_multiplier
-from int_reference import INT32_MAX, INT32_MIN, NP_DTYPES, codes, requant
+from int_reference import INT32_MAX, INT32_MIN, NP_DTYPES, codes, requant, scale_one
 
 FIXTURES_OK = settings(deadline=None, derandomize=True,
                        suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -111,6 +111,24 @@ def test_requantize_at_the_default_block_sizes(shape, acc_dtype):
     acc = rng.choice(EDGE_ACC, shape).astype(acc_dtype)
     r = _requant(rng, shape[1], "uint8")
     np.testing.assert_array_equal(requantize(acc, r), _reference_by_fixedpoint(acc, r))
+
+
+@pytest.mark.parametrize("rounding", ["gemmlowp", "single", "float32_half_even"])
+@pytest.mark.parametrize("acc_dtype", [np.int32, np.int64])
+def test_requantize_zero_dimensional_accumulator_keeps_its_shape(rounding, acc_dtype):
+    # Mean over every axis without keepdims hands the epilogue one 0-d accumulator.
+    r = Requant(np.array([2**30]), np.array([1]), rounding, 3, -128, 127, "int8")
+    got = requantize(np.array(-100, acc_dtype), r)
+    assert got.shape == () and got.dtype == np.int8
+    assert int(got) == 3 + scale_one(-100, 2**30, 1, rounding)
+
+
+def test_mean_over_every_axis_without_keepdims_is_a_scalar(nb):
+    x = np.arange(-12, 12, dtype=np.int8).reshape(1, 2, 3, 4)
+    r = Requant(np.array([2**30]), np.array([-6]), "gemmlowp", 5, -128, 127, "int8")
+    got = nb.mean(x, MeanParams("mean", (0, 1, 2, 3), False, -128, "int8", r))
+    total = int((x.astype(np.int64) + 128).sum())  # 24 * 128 - 12 = 3060
+    assert got.shape == () and int(got) == 5 + scale_one(total, 2**30, -6, "gemmlowp") == 29
 
 
 def test_gemm_int64_accumulators_at_the_int32_edges(nb):

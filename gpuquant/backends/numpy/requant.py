@@ -75,7 +75,9 @@ def requantize(acc: np.ndarray, requant: Requant | None) -> np.ndarray:
     acc = np.asarray(acc)
     if requant is None:
         return acc.astype(np.int32)
-    if acc.ndim == 0 or acc.size == 0:
+    if acc.ndim == 0:  # a mean over every axis; the epilogue works on the multiplier's axis
+        return epilogue(acc.reshape(1), requant).reshape(())
+    if acc.size == 0:
         return epilogue(acc, requant)
     rows = acc.reshape(-1, acc.shape[-1])
     out = np.empty(rows.shape, dtype=DTYPES[requant.dtype][0])
