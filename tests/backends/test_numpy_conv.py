@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpuquant.errors import OverflowRiskError, ShapeError
+from gpuquant.errors import ShapeError
 from gpuquant.ops import Conv2DParams, Requant, make_requant
 from gpuquant.quant.fixedpoint import ROUNDING_MODES
 from gpuquant.quant.params import QuantParams
@@ -135,13 +135,22 @@ def test_depthwise_stride_phases_and_blocks_match_reference(nb, monkeypatch, mul
     np.testing.assert_array_equal(nb.conv2d(x, p32), want)
 
 
-def test_depthwise_refuses_tap_sums_beyond_int32(nb):
-    # uint8 input with zero point 128: max|x - zx| * sum|w| = 128 * 127 * 90000 passes the
-    # params' bound, but the raw codes (up to 255) times the weights could reach 2.9e9.
+def test_depthwise_wrapping_tap_sums_give_the_exact_accumulator(nb):
+    # uint8 input with zero point 128 and |w| = 127 over 300x300 taps: max|x - zx| * sum|w| =
+    # 128 * 127 * 90000 passes the params' int32 bound, while the raw codes (up to 255) times
+    # the weights reach 2.9e9 and wrap in int32; the final accumulators must still be exact.
     w = np.full((2, 300, 300, 1), 127, dtype=np.int8)
-    p = Conv2DParams("wide", w, 0, 128, "uint8", 0, None, groups=2)
-    with pytest.raises(OverflowRiskError, match="'wide'.*2914650000"):
-        nb.conv2d(np.zeros((1, 300, 300, 2), np.uint8), p)
+    w[1] = -127
+    x = codes(np.random.default_rng(300), (2, 300, 300, 2), "uint8")
+    x[0, ..., 0], x[0, ..., 1] = 255, 0  # image 0: both channels at their extreme, 1.45e9
+    bias = np.array([-(2**20), 2**20])
+    p = Conv2DParams("wide", w, 0, 128, "uint8", bias, None, groups=2)
+    want = conv_acc(x, w, 128, np.zeros(2), bias, (1, 1), (1, 1), (0, 0, 0, 0), 2)
+    assert want[0, 0, 0].tolist() == [127 * 127 * 90000 - 2**20, 128 * 127 * 90000 + 2**20]
+    np.testing.assert_array_equal(nb.conv2d(x, p), want)
+    r = random_requant(np.random.default_rng(2), 2, "int8", "gemmlowp")
+    pr = Conv2DParams("wide", w, 0, 128, "uint8", bias, r, groups=2)
+    np.testing.assert_array_equal(nb.conv2d(x, pr), requant(want, r))
 
 
 @pytest.mark.parametrize("kernel,stride,dilation,padding", [

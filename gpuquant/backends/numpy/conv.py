@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 
-from ...errors import OverflowRiskError
 from ...ops import Conv2DParams
 from ...quant.params import DTYPES
 from ..operands import requant_operands
@@ -206,17 +205,11 @@ def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.nd
     (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
     n, (oh, ow) = x.shape[0], out_hw
     w = p.weight[..., 0].astype(np.int32) - p.weight_zero_point[:, None, None]
-    # Headroom: a sum over any subset of the taps of channel o is at most 255 * sum|w'[o]| in
-    # magnitude (|xp| <= 255), checked below against int32; adding folded_bias, then each
-    # phase's sum, gives partial sums that are accumulators of a window whose remaining taps
-    # hold code 0, within max|x - zx| * sum|w'| + |bias| <= 2**31 - 1, the bound checked when
-    # the params were built (ops/accumulator.py).
-    tap_bound = 255 * int(np.abs(w).sum(axis=(1, 2), dtype=np.int64).max(initial=0))
-    if tap_bound > np.iinfo(np.int32).max:
-        raise OverflowRiskError(
-            f"layer {p.name!r}: depthwise tap sums of 8-bit codes reach {tap_bound}, "
-            "beyond int32"
-        )
+    # Headroom (ops/accumulator.py): the final acc[n, h, w, o] = sum (x - zx) * w'[o] + bias[o]
+    # lies in int32 by the bound checked when the params were built. The partial sums here (raw
+    # codes times w', folded_bias) need not: every one is an int32 array operation (astype,
+    # einsum, +=), which NumPy computes modulo 2**32 without a warning, so the sum of all taps
+    # is congruent to the final value modulo 2**32 and, that value being in int32, equal to it.
     row_weights = np.tile(w.transpose(1, 2, 0), (1, 1, ow))  # (KH, KW, OW * C_out)
     row_bias = np.tile(p.folded_bias.astype(np.int32), ow)
     row = ow * c_out
