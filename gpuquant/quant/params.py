@@ -153,7 +153,7 @@ def choose_qparams(
 
 
 def quantize(
-    x: np.ndarray, params: QuantParams, rounding: str = "half_to_even"
+    x: np.ndarray, params: QuantParams, rounding: str = "half_to_even", name: str | None = None
 ) -> np.ndarray:
     """``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` in ``params.dtype``.
 
@@ -162,11 +162,13 @@ def quantize(
 
     The division is in float32 (as ONNX Runtime and TFLite compute it); ``rounding`` is
     ``"half_to_even"`` (ONNX QuantizeLinear) or ``"half_away_from_zero"`` (TFLite QUANTIZE).
-    NaN inputs raise.
+    NaN inputs raise, naming the layer ``name`` when given; infinities saturate.
     """
     x = np.asarray(x, dtype=np.float32)
-    if np.isnan(x).any():
-        raise QuantizationError(f"cannot quantize NaN ({int(np.isnan(x).sum())} values)")
+    nan = np.isnan(x)
+    if nan.any():
+        where = "" if name is None else f"layer {name!r}: "
+        raise QuantizationError(f"{where}cannot quantize NaN ({int(nan.sum())} values)")
     shape = params.broadcast_shape(x.ndim)
     scaled = (x / params.scale.reshape(shape)).astype(np.float64)
     if rounding == "half_to_even":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpuquant.backends.numpy import NumpyBackend
-from gpuquant.errors import ShapeError
+from gpuquant.errors import QuantizationError, ShapeError
 from gpuquant.ops import QuantizeParams
 from gpuquant.quant.params import QuantParams
 
@@ -49,3 +49,13 @@ def test_transpose_reshape_pad():
     np.testing.assert_array_equal(padded[:, 1:, :3], x)
     with pytest.raises(ShapeError, match="300"):
         nb.pad(x, [(0, 0)] * 4, 300)
+
+
+def test_quantize_refuses_nan_naming_the_layer_and_saturates_infinities():
+    p = QuantizeParams("input_q", QuantParams(0.5, 1, "int8"))
+    x = np.array([1.0, np.nan, -np.inf, np.nan, np.inf], np.float32)
+    with pytest.raises(QuantizationError,
+                       match=r"layer 'input_q': cannot quantize NaN \(2 values\)"):
+        nb.quantize(x, p)
+    # ONNX QuantizeLinear saturates: -inf and inf go to the int8 bounds.
+    np.testing.assert_array_equal(nb.quantize(x[[0, 2, 4]], p), [3, -128, 127])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import QuantizationError
 from ...ops import QuantizeParams
 from ...quant.params import QuantParams
 from ...quant.params import dequantize as dequantize_values
@@ -12,11 +11,9 @@ from ...quant.params import quantize as quantize_values
 
 
 def quantize(x: np.ndarray, p: QuantizeParams) -> np.ndarray:
-    """``clamp(round(float32(x) / scale) + zp)`` with ``p.rounding``, saturating; NaN raises."""
-    nans = int(np.isnan(x).sum())
-    if nans:
-        raise QuantizationError(f"layer {p.name!r}: cannot quantize NaN ({nans} values)")
-    return quantize_values(x, p.params, p.rounding)
+    """``clamp(round(float32(x) / scale) + zp)`` with ``p.rounding``, saturating; NaN raises,
+    naming the layer."""
+    return quantize_values(x, p.params, p.rounding, p.name)
 
 
 def dequantize(x: np.ndarray, p: QuantParams) -> np.ndarray:
