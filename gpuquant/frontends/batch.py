@@ -14,6 +14,13 @@ A reshape from factor ``p`` to factor ``q`` gets the target ``[0, d1, ...]`` whe
 (ONNX: 0 copies the input's leading dimension, ``p * N``), ``[-1, d1, ...]`` when they differ
 (the leading dimension ``q * N`` inferred from the element count), else the static shape.
 
+A squeeze or unsqueeze (ONNX Squeeze/Unsqueeze, TFLite SQUEEZE) runs as a reshape and keeps
+the input's factor when it leaves axis 0 in place. One that removes axis 0 or inserts an axis
+before it loses the batch, even where the shape would allow it (``[1, 1, 128] -> [1, 128]``):
+the model names its batch axis as the one to remove, or moves it to axis 1 (fed ``N`` samples,
+the source runtime gives ``[1, N, ...]`` for an Unsqueeze at axis 0, and refuses to squeeze
+axis 0 of length ``N``), so no batch-``N`` result of the model's own is there to reproduce.
+
 ``BatchTrace.finish`` then marks the model: when every graph output follows with factor 1 and no
 op lost the batch, every following tensor's spec gets a None leading dimension (inputs and
 outputs included) and the model runs at any batch; otherwise ``metadata["fixed_batch"]`` says
@@ -61,6 +68,30 @@ def broadcast_factor(operands: Sequence[tuple[Sequence[int], int | None]]) -> in
     return factors.pop() if len(factors) == 1 else None
 
 
+def squeeze_shape(shape: Sequence[int], axes: Sequence[int] | None,
+                  unsqueeze: bool) -> tuple[Shape, list[int]]:
+    """``shape`` with the length-1 ``axes`` removed (every length-1 axis when ``axes`` is None),
+    or with length-1 axes inserted at ``axes`` (output positions) when ``unsqueeze``; and those
+    axes, sorted and non-negative. Negative axes count from the end of the input (squeeze) or
+    output (unsqueeze). Raises ValueError naming an axis out of range or of another length."""
+    out = [int(d) for d in shape]
+    rank = len(out) + (len(axes) if unsqueeze else 0)
+    if axes is None:
+        moved = [i for i, d in enumerate(out) if d == 1]
+    else:
+        if any(not -rank <= int(a) < rank for a in axes):
+            raise ValueError(f"axes {list(axes)} out of range for rank {rank}")
+        moved = sorted({int(a) % rank for a in axes})
+    if unsqueeze:
+        for a in moved:
+            out.insert(a, 1)
+        return tuple(out), moved
+    if any(out[a] != 1 for a in moved):
+        raise ValueError(f"cannot squeeze axes {moved} of shape {tuple(out)}: "
+                         "only axes of length 1")
+    return tuple(d for i, d in enumerate(out) if i not in moved), moved
+
+
 class BatchTrace:
     """Factors of the tensors traced so far (by name), the declared batch, and why the model
     keeps its declared batch (``lost``; None while the batch is kept)."""
@@ -98,6 +129,21 @@ class BatchTrace:
                       f"(input shapes {[tuple(s) for _, s in inputs]} -> output shape "
                       f"{tuple(shape)})")
         self.factors[output] = factor
+
+    def squeeze_factor(self, where: str, x_shape: Shape, p: int | None, axes: Sequence[int],
+                       unsqueeze: bool) -> int | None:
+        """The factor of a squeeze or unsqueeze (``where``) of a tensor of ``x_shape``
+        following with ``p``, by the ``axes`` squeeze_shape returns: ``p`` unless they include
+        0, then None, recording that it removes or displaces the batch axis (module
+        docstring)."""
+        if 0 not in axes:
+            return p
+        if p is not None:
+            moved = "inserts an axis before" if unsqueeze else "removes"
+            self.lose(f"{where} does not keep the batch as the leading axis of its output: it "
+                      f"{moved} axis 0, the batch axis (input shape {tuple(x_shape)}, axes "
+                      f"{list(axes)})")
+        return None
 
     def finish(self, model: IntegerModel) -> None:
         """Batch-agnostic specs, or ``metadata["fixed_batch"]`` (module docstring)."""

@@ -59,7 +59,7 @@ from ..ops.float_softmax import FloatSoftmaxParams
 from ..ops.pair_lookup import PairLookupParams
 from ..quant.params import QuantParams, dequantize, dtype_bounds
 from . import ort_arith
-from .batch import BatchTrace, broadcast_factor, reshape_target
+from .batch import BatchTrace, broadcast_factor, reshape_target, squeeze_shape
 
 f32 = np.float32
 _NCHW_TO_NHWC = (0, 2, 3, 1)
@@ -580,22 +580,19 @@ class _Converter:
         self._reshape_to(node, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])), per)
 
     def squeeze(self, node: _Node, unsqueeze: bool) -> None:
+        """Squeeze or Unsqueeze as a reshape; one at axis 0 loses the batch (frontends/batch.py)."""
         x = self.tensor(node, 0)
         axes = node.attrs.get("axes")
         if axes is None and len(node.inputs) > 1 and node.inputs[1]:
             axes = self.const(node, 1, "axes").ravel().tolist()
-        shape = list(x.shape)
-        if unsqueeze:
-            rank = len(shape) + len(axes)
-            moved = sorted(int(a) % rank for a in axes)
-            for a in moved:
-                shape.insert(a, 1)
-        else:
-            moved = ({int(a) % len(shape) for a in axes} if axes is not None
-                     else {i for i, d in enumerate(shape) if d == 1})
-            shape = [d for i, d in enumerate(shape) if i not in moved]
-        # An axis inserted or removed at 0 moves or drops the batch axis.
-        self._reshape_to(node, tuple(shape), None if 0 in moved else x.per)
+        if axes is None and unsqueeze:
+            raise node.fail("axes are required")
+        try:
+            shape, moved = squeeze_shape(x.shape, axes, unsqueeze)
+        except ValueError as e:
+            raise node.fail(str(e)) from None
+        self._reshape_to(node, shape,
+                         self.batch.squeeze_factor(self.where, x.shape, x.per, moved, unsqueeze))
 
     def transpose(self, node: _Node) -> None:
         x = self.tensor(node, 0)

@@ -68,7 +68,7 @@ from ..ops import (
 from ..ops.softmax import tflite_softmax_params
 from ..quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from ..quant.params import DTYPES, QuantParams, dtype_bounds
-from .batch import BatchTrace, broadcast_factor, reshape_target
+from .batch import BatchTrace, broadcast_factor, reshape_target, squeeze_shape
 
 ROUNDINGS = ("reference", "xnnpack")
 
@@ -106,6 +106,7 @@ class _Operator:
         self.opname = opname
         self.op = op
         self.name = f"{index}:{opname}"
+        self.where = f"operator {index} ({opname})"
         self.inputs = [None if i < 0 else tensors[i] for i in op.InputsAsNumpy()]
         self.outputs = [tensors[i] for i in op.OutputsAsNumpy()]
 
@@ -118,7 +119,7 @@ class _Operator:
         return opts
 
     def fail(self, why: str) -> UnsupportedOpError:
-        return UnsupportedOpError(f"operator {self.index} ({self.opname}): {why}")
+        return UnsupportedOpError(f"{self.where}: {why}")
 
 
 def _read(path: str | Path) -> tuple[tflite.Model, bytes]:
@@ -222,7 +223,7 @@ class _Converter:
                per: int | None) -> None:
         """Tensor ``name`` of ``op`` follows the batch with factor ``per`` (None: it does not)."""
         inputs = [(t.name, t.shape) for t in op.inputs if t is not None]
-        self.batch.record(f"operator {op.index} ({op.opname})", inputs, name, shape, per)
+        self.batch.record(op.where, inputs, name, shape, per)
 
     def use(self, t: _Tensor) -> str:
         """The name of ``t`` as a node input; a constant operand joins ``constants``."""
@@ -486,6 +487,24 @@ class _Converter:
                   {"shape": reshape_target(y.shape, self.per(x), per)})
         self.follow(op, y.name, y.shape, per)
 
+    def squeeze(self, op: _Operator) -> None:
+        """SQUEEZE as a reshape; one of axis 0 loses the batch (frontends/batch.py)."""
+        x, y = op.inputs[0], op.outputs[0]
+        opts = op.options(tflite.SqueezeOptions)
+        dims = None if opts is None else opts.SqueezeDimsAsNumpy()
+        axes = dims.tolist() if isinstance(dims, np.ndarray) and dims.size else None
+        try:
+            shape, moved = squeeze_shape(x.shape, axes, unsqueeze=False)
+        except ValueError as e:
+            raise op.fail(str(e)) from None
+        if shape != tuple(y.shape):
+            raise op.fail(f"output shape {tuple(y.shape)} is not {shape}, the input shape "
+                          f"{tuple(x.shape)} squeezed at axes {moved}")
+        per = self.batch.squeeze_factor(op.where, x.shape, self.per(x), moved, unsqueeze=False)
+        self.emit("reshape", op.name, [self.use(x)], [y.name],
+                  {"shape": reshape_target(y.shape, self.per(x), per)})
+        self.follow(op, y.name, y.shape, per)
+
     def concat(self, op: _Operator) -> None:
         y = op.outputs[0]
         _eight_bit(op, y, "output")
@@ -555,7 +574,7 @@ _HANDLERS: dict[str, Callable[[_Converter, _Operator], None]] = {
     "MUL": _Converter.mul,
     "CONCATENATION": _Converter.concat,
     "RESHAPE": _Converter.reshape,
-    "SQUEEZE": _Converter.reshape,
+    "SQUEEZE": _Converter.squeeze,
     "PAD": _Converter.pad,
     "PADV2": _Converter.pad,
     "SOFTMAX": _Converter.softmax,

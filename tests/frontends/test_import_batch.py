@@ -15,8 +15,8 @@ from qoperator_helpers import MS, build, const, helper, scalar
 from tflite_builder import Op, T, write
 
 from gpuquant.backends.numpy import NumpyBackend
-from gpuquant.errors import ShapeError
-from gpuquant.frontends.batch import broadcast_factor, reshape_target
+from gpuquant.errors import ShapeError, UnsupportedOpError
+from gpuquant.frontends.batch import broadcast_factor, reshape_target, squeeze_shape
 from gpuquant.frontends.onnx_qoperator import load_qoperator_onnx
 from gpuquant.frontends.tflite_model import load_tflite
 from gpuquant.integer.file import save
@@ -328,3 +328,111 @@ def test_reshape_target(out_shape, p, q, target):
 ])
 def test_broadcast_factor(operands, factor):
     assert broadcast_factor(operands) == factor
+
+
+def _squeeze_tflite(tmp_path, x_shape, dims, y_shape) -> Path:
+    tensors = [q8("x", x_shape), q8("y", y_shape)]
+    op = Op("SQUEEZE", [0], [1], "SqueezeOptions", {"SqueezeDims": list(dims)})
+    return write(tmp_path / "squeeze.tflite", tensors, [op], [0], [1])
+
+
+@pytest.mark.parametrize("x_shape, dims, y_shape", [
+    ((1, 1, 128), [1], (1, 128)),
+    ((1, 1, 128), [-2], (1, 128)),
+    ((1, 4, 1, 8), [2], (1, 4, 8)),
+])
+def test_tflite_squeeze_leaving_axis_0_runs_at_any_batch(tmp_path, x_shape, dims, y_shape):
+    """SQUEEZE moves codes: each sample is the input without its length-1 axes."""
+    model = load_tflite(_squeeze_tflite(tmp_path, x_shape, dims, y_shape))
+    assert "fixed_batch" not in model.metadata
+    assert [n.params["shape"] for n in model.nodes] == [[0, *y_shape[1:]]]
+    x = codes((BATCH,) + x_shape[1:])
+    np.testing.assert_array_equal(gpuquant_y(model, {"x": x}), x.reshape((BATCH,) + y_shape[1:]))
+
+
+@pytest.mark.parametrize("x_shape, dims, y_shape", [
+    ((1, 1, 128), [0], (1, 128)),    # the shape would allow [N, 128]; the batch axis is removed
+    ((1, 1, 128), [-3], (1, 128)),
+    ((1, 1, 128), [], (128,)),       # no dims: every length-1 axis, axis 0 included
+])
+def test_tflite_squeeze_of_axis_0_keeps_the_declared_batch(tmp_path, x_shape, dims, y_shape):
+    model = load_tflite(_squeeze_tflite(tmp_path, x_shape, dims, y_shape))
+    assert model.metadata["fixed_batch"] == (
+        "operator 0 (SQUEEZE) does not keep the batch as the leading axis of its output: it "
+        f"removes axis 0, the batch axis (input shape {x_shape}, axes "
+        f"{[0, 1] if not dims else [0]})")
+    assert model.inputs[0].shape == x_shape and model.outputs[0].shape == y_shape
+    x = codes(x_shape)
+    np.testing.assert_array_equal(gpuquant_y(model, {"x": x}), x.reshape(y_shape))
+    with pytest.raises(ShapeError, match=r"'x' has shape \(2, 1, 128\).*declared batch 1"
+                                         r".*operator 0 \(SQUEEZE\) does not keep the batch"):
+        gpuquant_y(model, {"x": codes((2, 1, 128))})
+
+
+@pytest.mark.parametrize("dims, y_shape, message", [
+    ([1], (1, 128), r"cannot squeeze axes \[1\] of shape \(1, 4, 128\)"),
+    ([3], (1, 4, 128), r"axes \[3\] out of range for rank 3"),
+    ([0], (4, 1, 128), r"output shape \(4, 1, 128\) is not \(4, 128\)"),
+])
+def test_tflite_squeeze_names_a_bad_axis_or_output_shape(tmp_path, dims, y_shape, message):
+    with pytest.raises(UnsupportedOpError, match=r"operator 0 \(SQUEEZE\): " + message):
+        load_tflite(_squeeze_tflite(tmp_path, (1, 4, 128), dims, y_shape))
+
+
+@pytest.mark.parametrize("op, x_shape, axes, keeps", [
+    ("Squeeze", (1, 1, 4), [1], True),
+    ("Squeeze", (1, 1, 4), [0], False),
+    ("Squeeze", (1, 1, 4), [-3], False),
+    ("Squeeze", (1, 1, 4), None, False),
+    ("Unsqueeze", (1, 4), [1], True),
+    ("Unsqueeze", (1, 4), [0], False),
+])
+def test_qoperator_squeeze_follows_the_tflite_rule(tmp_path, op, x_shape, axes, keeps):
+    """The same squeeze reaches the same verdict in both importers (frontends/batch.py); the
+    ONNX model at batch 1 equals onnxruntime."""
+    init = {} if axes is None else {"axes": axes}
+    node, one, consts = shape_op(op, x_shape, **init)()
+    path = build(tmp_path, node, one, consts, np.int8)
+    model = load_qoperator_onnx(path)
+    np.testing.assert_array_equal(gpuquant_y(model, one), onnxruntime_y(path, one))
+    assert ("fixed_batch" not in model.metadata) == keeps
+    if not keeps:
+        assert f"'shape_op' ({op}) does not keep the batch as the leading axis of its output: " \
+               f"it {'inserts an axis before' if op == 'Unsqueeze' else 'removes'} axis 0, " \
+               "the batch axis" in model.metadata["fixed_batch"]
+    if op == "Squeeze":
+        y_shape = one["x"].squeeze(None if axes is None else tuple(axes)).shape
+        tflite_model = load_tflite(_squeeze_tflite(tmp_path, x_shape, axes or [], y_shape))
+        assert ("fixed_batch" not in tflite_model.metadata) == keeps
+
+
+def test_onnxruntime_moves_the_batch_to_axis_1_through_unsqueeze_at_axis_0(tmp_path):
+    """Why Unsqueeze at axis 0 keeps the declared batch although the leading dimension stays 1:
+    with a dynamic batch, onnxruntime gives [1, N, ...], not the [N, 1, ...] of batch-1 rows."""
+    node, one, init = shape_op("Unsqueeze", (1, 3, 4), axes=[0])()
+    path = dynamic_copy(build(tmp_path, node, one, init, np.int8))
+    assert onnxruntime_y(path, stacked(3, one)).shape == (1, 3, 3, 4)
+
+
+@pytest.mark.parametrize("shape, axes, unsqueeze, out, moved", [
+    ((1, 1, 128), [0], False, (1, 128), [0]),
+    ((1, 1, 128), [-2], False, (1, 128), [1]),
+    ((1, 3, 1), None, False, (3,), [0, 2]),
+    ((1, 4), [1, -1], True, (1, 1, 4, 1), [1, 3]),
+    ((1, 4), [0], True, (1, 1, 4), [0]),
+])
+def test_squeeze_shape(shape, axes, unsqueeze, out, moved):
+    assert squeeze_shape(shape, axes, unsqueeze) == (out, moved)
+
+
+@pytest.mark.parametrize("op, axes, message", [
+    ("Squeeze", [1], r"cannot squeeze axes \[1\] of shape \(1, 3, 4\): only axes of length 1"),
+    ("Squeeze", [3], r"axes \[3\] out of range for rank 3"),
+    ("Unsqueeze", None, "axes are required"),
+])
+def test_qoperator_squeeze_names_a_bad_axis(tmp_path, op, axes, message):
+    """ONNX Squeeze refuses an axis whose length is not 1; Unsqueeze (opset 13) needs axes."""
+    init = {} if axes is None else {"axes": axes}
+    node, one, consts = shape_op(op, (1, 3, 4), **init)()
+    with pytest.raises(UnsupportedOpError, match=rf"node 0 'shape_op' \({op}\): {message}"):
+        load_qoperator_onnx(build(tmp_path, node, one, consts, np.int8))
