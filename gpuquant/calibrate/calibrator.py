@@ -50,6 +50,11 @@ def _batches(graph: Graph, data: CalibrationData,
                 f"an array feeds a graph with one input; this one has "
                 f"{[t.name for t in graph.inputs]}: pass a dict of arrays"
             )
+        if data.ndim == 0:
+            raise CalibrationError(
+                f"calibration data is a 0-d array; input {graph.inputs[0].name!r} needs an "
+                f"array of all its samples along axis 0"
+            )
         data = {graph.inputs[0].name: data}
     for name, value in data.items():
         if not isinstance(value, np.ndarray) or value.ndim == 0:

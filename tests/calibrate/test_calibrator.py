@@ -166,6 +166,12 @@ def test_one_dict_of_unequal_or_non_array_values_is_refused():
         calibrate(tiny_graph(), {"x": [[1.0, 2.0]]}, progress=False)
 
 
+def test_a_0d_array_is_named_as_the_array_given_not_a_dict():
+    with pytest.raises(CalibrationError, match=r"^calibration data is a 0-d array; input 'x' "
+                                               r"needs an array of all its samples along axis 0$"):
+        calibrate(tiny_graph(), np.array(3.0, np.float32), progress=False)
+
+
 def test_non_finite_input_names_the_batch_its_count_and_size():
     x = np.zeros((5, 2), np.float32)
     x[2, 0], x[3, 1] = np.inf, np.nan
