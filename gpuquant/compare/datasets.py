@@ -24,7 +24,6 @@ MNIST_STD = 0.3081
 LABELS_KEY = "labels"
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip's end record
-NPY_MAGIC = b"\x93NUMPY"
 
 
 @dataclass(frozen=True)
@@ -87,13 +86,15 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(f"data file {str(path)!r} not found")
     try:
         with open(path, "rb") as f:
-            head = f.read(len(NPY_MAGIC))
+            head = f.read(len(np.lib.format.MAGIC_PREFIX))
     except OSError as exc:
         raise DataError(f"cannot read {str(path)!r}: {exc}") from exc
     if not head:
         raise DataError(f"data file {str(path)!r} is empty, not an .npz archive")
-    if head.startswith(NPY_MAGIC):
-        raise DataError(f"{str(path)!r} is an .npy file holding a single array, not an .npz archive")
+    if head.startswith(np.lib.format.MAGIC_PREFIX):
+        raise DataError(
+            f"{str(path)!r} is an .npy file holding a single array, not an .npz archive"
+        )
     if not head.startswith(ZIP_MAGICS):
         raise DataError(
             f"{str(path)!r} is not an .npz archive: its first bytes {head!r} are not a zip "
