@@ -258,8 +258,11 @@ def _moved_axis(node: onnx.NodeProto, qp: QuantParams, in_shape: Shape | None,
 def _reshaped_axis(in_shape: Shape, axis: int, out_shape: Shape) -> int | None:
     """The axis ``b`` of ``out_shape`` with the elements of ``axis`` of ``in_shape``:
     ``out_shape[b] == in_shape[axis]`` and equal products of the dimensions before them
-    (symbolic dimensions match by name); None if there is none."""
+    (symbolic dimensions match by name); None if there is none, or if an unknown dimension
+    precedes ``axis`` (its elements' place in the output cannot be known)."""
     before = _product(in_shape[:axis])
+    if before is None:
+        return None
     for b, d in enumerate(out_shape):
         if d == in_shape[axis] and isinstance(d, int) and _product(out_shape[:b]) == before:
             return b

@@ -8,7 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from gpuquant.backends import get_backend
 from gpuquant.errors import QuantizationError, UnsupportedOpError
-from gpuquant.frontends.onnx_qdq import import_qdq, strip_qdq
+from gpuquant.frontends.onnx_qdq import _reshaped_axis, import_qdq, strip_qdq
 from gpuquant.runtime.executor import execute
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the reference runtime")
@@ -339,6 +339,19 @@ def test_per_axis_activation_parameters_move_to_the_reshaped_axis(target, axis):
     _, qparams, _ = strip_qdq(model)
     assert qparams["r"].axis == axis
     np.testing.assert_array_equal(qparams["r"].scale, qparams["x"].scale)
+
+
+@pytest.mark.parametrize("in_shape, axis, out_shape, expected", [
+    (("N", 4, 2), 1, ("N", 8), None),     # axis 1 merged with axis 2
+    (("N", 4, 2), 1, ("N", 4, 2, 1), 1),  # symbolic dimensions match by name
+    ((None, 4, 2), 1, (None, 4), None),   # an unknown dimension before the axis: no match
+    ((None, 4, 2), 1, (None, 4, 2), None),
+    ((2, 4, None), 1, (8, None), None),   # merged, the unknown dimension after the axis
+    ((2, 4, None), 1, (2, 4, None), 1),
+])
+def test_reshaped_axis_needs_known_elements_before_the_axis(in_shape, axis, out_shape,
+                                                            expected):
+    assert _reshaped_axis(in_shape, axis, out_shape) == expected
 
 
 def test_per_axis_activation_merged_by_a_reshape_is_refused_naming_node_and_tensor():
