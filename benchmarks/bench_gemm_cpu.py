@@ -31,35 +31,17 @@ import os
 # Before NumPy loads, which is when OpenBLAS reads it (the docstring says why one thread).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from gpuquant.backends.numpy import NumpyBackend, native, threads
 from gpuquant.ops import GemmParams, Requant
+from interleaved import median_seconds
 
 SIZES = (256, 1024, 2048)
 ROUNDS = 7
 THREADS = int(os.environ["OPENBLAS_NUM_THREADS"])
-
-
-def median_seconds(fns: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Median wall time of each function over ROUNDS rounds after one warm-up call each.
-
-    The functions take turns within each round, so that load from other processes on the
-    machine falls on all of them alike.
-    """
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(ROUNDS):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def onnxruntime_matmulinteger(n: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
@@ -120,7 +102,7 @@ def measure(n: int, rng: np.random.Generator) -> dict[str, float]:
     }
     if ort_run is not None:
         fns["onnxruntime MatMulInteger"] = lambda: ort_run(x, wt)
-    return {name: 2.0 * n**3 / t / 1e9 for name, t in median_seconds(fns).items()}
+    return {name: 2.0 * n**3 / t / 1e9 for name, t in median_seconds(fns, ROUNDS).items()}
 
 
 def main() -> None:

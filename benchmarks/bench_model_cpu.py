@@ -25,10 +25,6 @@ import os
 # Before NumPy loads, which is when OpenBLAS reads it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import statistics
-import time
-from collections.abc import Callable
-
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -37,6 +33,7 @@ import gpuquant
 from gpuquant.backends.numpy import NumpyBackend, native, threads
 from gpuquant.frontends.onnx_float import load_float_onnx
 from gpuquant.graph.executor import run_graph
+from interleaved import median_seconds
 
 BATCH = 32
 ROUNDS = 5
@@ -91,20 +88,6 @@ def mobilenet_like(rng: np.random.Generator) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def median_seconds(fns: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Median wall time of each function over ROUNDS rounds after one warm-up call each, the
-    functions taking turns within each round so that outside load falls on all alike."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(ROUNDS):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def main() -> None:
     threads.THREADS = THREADS
     rng = np.random.default_rng(0)
@@ -122,7 +105,7 @@ def main() -> None:
     for core, session in sessions.items():
         fns[f"int8 (NumPy backend, {core})"] = lambda s=session: s.run(None, feeds)
     load_before = os.getloadavg()[0]
-    seconds = median_seconds(fns)
+    seconds = median_seconds(fns, ROUNDS)
     load_after = os.getloadavg()[0]
     float_rate = BATCH / seconds["float (NumPy float32 executor)"]
     width = max(len(name) for name in fns)
