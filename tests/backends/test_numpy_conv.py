@@ -108,6 +108,33 @@ def test_conv2d_in_im2col_blocks_equals_one_block(nb, monkeypatch):
     np.testing.assert_array_equal(nb.conv2d(x, p), want)
 
 
+@pytest.mark.parametrize("rounding", ROUNDING_MODES)
+@pytest.mark.parametrize("cache_threads",
+                         [(1, 1), (1, 3), (2 * 8 * 6, 2), (2 * 7 * 8 * 6, 3), (1 << 16, 1)])
+def test_conv2d_in_output_blocks_and_threads_matches_reference(nb, monkeypatch, rounding,
+                                                                cache_threads):
+    from gpuquant.backends.numpy import conv, threads
+
+    cache, count = cache_threads
+    # Accumulators per block (blas core): 1 gives one output row, 2 * 8 * 6 two rows of 8 pixels
+    # by 6 channels, 2 * 7 * 8 * 6 two whole images, 1 << 16 all three images.
+    monkeypatch.setattr(conv, "CACHE_BLOCK", cache)
+    monkeypatch.setattr(conv, "PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(threads, "THREADS", count)
+    rng = np.random.default_rng([cache, count, len(rounding)])
+    x = codes(rng, (3, 9, 8, 4), "uint8")
+    w = codes(rng, (6, 3, 2, 2), "uint8")
+    zw = rng.integers(0, 256, 6)
+    bias = rng.integers(-(2**20), 2**20, 6)
+    r = random_requant(rng, 6, "int8", rounding)
+    geometry = ((1, 1), (2, 1), (1, 1, 0, 1))  # output (7, 8), groups 2
+    p = Conv2DParams("conv", w, zw, 3, "uint8", bias, r, *geometry, groups=2)
+    want = conv_acc(x, w, 3, zw, bias, *geometry, 2)
+    np.testing.assert_array_equal(nb.conv2d(x, p), requant(want, r))
+    p32 = Conv2DParams("conv", w, zw, 3, "uint8", bias, None, *geometry, groups=2)
+    np.testing.assert_array_equal(nb.conv2d(x, p32), want)
+
+
 @pytest.mark.parametrize("multiplier", [1, 3])
 @pytest.mark.parametrize("block_threads", [(1 << 16, 1), (1, 2), (1, 3)])
 def test_depthwise_stride_phases_and_blocks_match_reference(nb, monkeypatch, multiplier,

@@ -146,6 +146,22 @@ def test_exact_matmul_at_extremes_across_many_chunks(a_dtype, b_dtype):
     np.testing.assert_array_equal(exact_matmul(a, b), want)
 
 
+@pytest.mark.parametrize("a_dtype,b_dtype,k",
+                         [("uint8", "int8", 140000), ("uint16", "int16", 2000)])
+def test_exact_matmul_as_int32_is_the_product_modulo_2_32(a_dtype, b_dtype, k):
+    # Products beyond int32 (8 bits: float32 chunks; 16 bits: float64 chunks) wrap as int32 does.
+    rng = np.random.default_rng(k)
+    a = np.full((3, k), np.iinfo(a_dtype).max, dtype=a_dtype)
+    b = np.full((k, 2), np.iinfo(b_dtype).min, dtype=b_dtype)
+    a[1] = rng.integers(0, int(np.iinfo(a_dtype).max) + 1, k)
+    b[:, 1] = rng.integers(np.iinfo(b_dtype).min, int(np.iinfo(b_dtype).max) + 1, k)
+    want = a.astype(np.int64) @ b.astype(np.int64)
+    assert np.abs(want).max() > 2**31
+    got = exact_matmul(a, b, np.int32)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, (want + 2**31) % 2**32 - 2**31)
+
+
 def test_gemm_rejects_wrong_dtype_and_width(nb):
     p = GemmParams("fc", np.zeros((2, 3), np.int8), 0, 0, "int8", 0, None)
     with pytest.raises(ShapeError, match="'fc'.*uint8"):

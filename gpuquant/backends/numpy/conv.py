@@ -20,7 +20,7 @@ from ..operands import requant_operands
 from .checks import check_input
 from .gemm import exact_matmul
 from .native import CACHES, PARALLEL_MIN_OPS, NativeOperands, gemm_into, native_operands
-from .requant import epilogue, requantize
+from .requant import CACHE_BLOCK, PARALLEL_MIN_SIZE, epilogue
 from .threads import for_row_blocks
 
 IM2COL_BUDGET = 1 << 24  # elements of one im2col block (16 MiB of 8-bit codes)
@@ -58,7 +58,7 @@ def conv2d(x: np.ndarray, p: Conv2DParams, native: str | None = None) -> np.ndar
     xp = _pad_spatial(x, p.padding, p.input_zero_point)
     if native:
         return _grouped_native(xp, p, (oh, ow), native)
-    return requantize(_grouped_acc(xp, p, (oh, ow)), p.requant)
+    return _grouped_blas(xp, p, (oh, ow))
 
 
 def _group_operands(p: Conv2DParams, isa: str) -> tuple[NativeOperands, ...]:
@@ -99,29 +99,55 @@ def _grouped_native(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int], is
     return out.reshape(n, out_hw[0], out_hw[1], c_out)
 
 
-def _grouped_acc(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
-    """int64 accumulators (N, OH, OW, C_out): per group, an exact GEMM of the im2col rows."""
+def _grouped_blas(xp: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
+    """Outputs (N, OH, OW, C_out) of each group's im2col rows through ``exact_matmul``,
+    requantized (int32 accumulators when ``p.requant`` is None).
+
+    Output positions go through in blocks of whole images or of output rows of one image, each
+    block's im2col rows, accumulators and epilogue in cache where they fit, the blocks split
+    over the backend's threads. The accumulators are int32 throughout: ``exact_matmul`` gives
+    ``patch . w[o]`` modulo 2**32, and adding ``folded_bias[o]`` and ``-zw[o] * rowsum(patch)``
+    in int32 keeps the sum congruent to the final accumulator modulo 2**32, which it therefore
+    equals, that accumulator lying in int32 by the bound checked when the params were built
+    (ops/accumulator.py).
+    """
     n = xp.shape[0]
-    c_out = p.weight.shape[0]
-    cg_in = p.weight.shape[3]
+    oh, ow = out_hw
+    c_out, cg_in = p.weight.shape[0], p.weight.shape[3]
     cg_out = c_out // p.groups
     k = p.kernel[0] * p.kernel[1] * cg_in
     view = windows(xp, p.kernel, p.stride, p.dilation, out_hw)
-    per_image = out_hw[0] * out_hw[1] * k
-    batch = max(1, IM2COL_BUDGET // max(per_image, 1))
-    acc = np.empty((n, out_hw[0], out_hw[1], c_out), dtype=np.int64)
-    has_zw = bool(np.any(p.weight_zero_point))
-    for g in range(p.groups):
-        outs = slice(g * cg_out, (g + 1) * cg_out)
-        w = p.weight[outs].reshape(cg_out, k)
-        zw = p.weight_zero_point[outs].astype(np.int64)
-        for n0 in range(0, n, batch):
-            cols = view[n0:n0 + batch, ..., g * cg_in:(g + 1) * cg_in].reshape(-1, k)
-            part = exact_matmul(cols, w.T) + p.folded_bias[outs]
-            if has_zw:
-                part -= zw * cols.sum(axis=1, dtype=np.int64)[:, None]
-            acc[n0:n0 + batch, ..., outs] = part.reshape(-1, out_hw[0], out_hw[1], cg_out)
-    return acc
+    weights = [p.weight[g * cg_out:(g + 1) * cg_out].reshape(cg_out, k).T
+               for g in range(p.groups)]
+    bias = p.folded_bias.astype(np.int32)
+    zw = p.weight_zero_point.astype(np.int32) if np.any(p.weight_zero_point) else None
+    out = np.empty((n, oh, ow, c_out), dtype=np.int32 if p.requant is None else
+                   DTYPES[p.requant.dtype][0])
+    # Output positions of one block: at most CACHE_BLOCK accumulators and IM2COL_BUDGET codes.
+    per_block = max(1, min(CACHE_BLOCK // c_out, IM2COL_BUDGET // k))
+    if oh * ow <= per_block:  # whole images
+        per = per_block // max(oh * ow, 1)
+        pieces = [(slice(i, i + per), slice(None)) for i in range(0, n, per)]
+    else:  # output rows of one image
+        per = max(1, per_block // ow)
+        pieces = [(slice(i, i + 1), slice(h, h + per)) for i in range(n) for h in range(0, oh, per)]
+
+    def block(start: int, stop: int) -> None:
+        for images, out_rows in pieces[start:stop]:
+            win, dst = view[images, out_rows], out[images, out_rows]
+            acc = np.empty((dst.size // c_out, c_out), dtype=np.int32)
+            for g, w in enumerate(weights):
+                outs = slice(g * cg_out, (g + 1) * cg_out)
+                cols = win[..., g * cg_in:(g + 1) * cg_in].reshape(-1, k)
+                acc[:, outs] = exact_matmul(cols, w, np.int32)
+                if zw is not None:
+                    acc[:, outs] -= zw[outs] * cols.sum(axis=1, dtype=np.int32)[:, None]
+            acc += bias
+            dst[...] = (acc if p.requant is None else epilogue(acc, p.requant)).reshape(dst.shape)
+
+    if out.size:
+        for_row_blocks(len(pieces), block, out.size >= PARALLEL_MIN_SIZE)
+    return out
 
 
 def _phase_rows(size: int, before: int, after: int, phase: int, stride: int

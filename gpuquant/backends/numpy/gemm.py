@@ -5,7 +5,8 @@ inputs are first centred on half their range (``a' = a - 2**(bits-1)``, uint8: `
 that ``|a'|, |b'| <= 2**(bits-1)`` whatever the signedness (8 bits: 128). A float32 sum of
 integers is exact while every partial sum stays within 2**24 in magnitude, so the reduction
 dimension is cut into chunks of ``2**24 // (max|a'| * max|b'|)`` (8 x 8 bits: 1024), each chunk
-one float32 matmul, and the chunk results are summed in int64. Where that bound would give chunks
+one float32 matmul, and the chunk results are summed in int64 (or in int32, modulo 2**32, where
+the caller knows the final value lies in int32). Where that bound would give chunks
 below ``MIN_FLOAT32_CHUNK`` (inputs wider than 8 bits) float64 is used, exact below 2**53.
 The centring is undone exactly with ``a = a' + ca``, ``b = b' + cb``::
 
@@ -57,10 +58,13 @@ def reduction_chunk(a_dtype: np.dtype, b_dtype: np.dtype) -> tuple[type, int]:
     return np.float64, FLOAT64_EXACT // bound
 
 
-def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` of integer arrays (..., M, K) and (..., K, N), exact, as int64 (..., M, N).
+def exact_matmul(a: np.ndarray, b: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """``a @ b`` of integer arrays (..., M, K) and (..., K, N) as ``dtype`` (..., M, N): int64
+    exactly, int32 modulo 2**32 (so exactly wherever the product lies in int32).
 
-    Batch dimensions broadcast as in ``np.matmul``.
+    Batch dimensions broadcast as in ``np.matmul``. Each chunk's float sum is an exact integer
+    (below 2**24 for float32, 2**53 for float64); it is cast to int64 when float64 and to
+    ``dtype`` when float32 (exact), then added in ``dtype``, which wraps modulo 2**32 for int32.
     """
     ftype, chunk = reduction_chunk(a.dtype, b.dtype)
     k = a.shape[-1]
@@ -72,14 +76,15 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         af -= ca
     if cb:
         bf -= cb
-    out = np.matmul(af[..., :chunk], bf[..., :chunk, :]).astype(np.int64)
+    exact = np.int64 if ftype is np.float64 else dtype
+    out = np.matmul(af[..., :chunk], bf[..., :chunk, :]).astype(exact).astype(dtype, copy=False)
     for k0 in range(chunk, k, chunk):
-        np.add(out, np.matmul(af[..., k0:k0 + chunk], bf[..., k0:k0 + chunk, :]), out=out,
-               casting="unsafe")
+        part = np.matmul(af[..., k0:k0 + chunk], bf[..., k0:k0 + chunk, :])
+        np.add(out, part.astype(exact, copy=False), out=out, dtype=dtype, casting="unsafe")
     if cb:
-        out += cb * (a.sum(axis=-1, dtype=np.int64) - k * ca)[..., None]
+        out += (cb * (a.sum(axis=-1, dtype=np.int64) - k * ca)).astype(dtype)[..., None]
     if ca:
-        out += ca * b.sum(axis=-2, dtype=np.int64)[..., None, :]
+        out += (ca * b.sum(axis=-2, dtype=np.int64)).astype(dtype)[..., None, :]
     return out
 
 
