@@ -68,7 +68,8 @@ def _as_int64(x: np.ndarray | int, name: str) -> np.ndarray:
     return a.astype(np.int64, copy=False)
 
 
-def _check_range(a: np.ndarray, lo: int, hi: int, name: str) -> None:
+def check_range(a: np.ndarray, lo: int, hi: int, name: str) -> None:
+    """ValueError naming ``name`` and its first value outside ``[lo, hi]``, if any."""
     if a.size and (a.min() < lo or a.max() > hi):
         bad = a[(a < lo) | (a > hi)].ravel()[0]
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got {int(bad)}")
@@ -121,6 +122,34 @@ def multiplier_to_float32(multiplier: np.ndarray | int, shift: np.ndarray | int)
     return np.ldexp(m, s - 31).astype(np.float32)
 
 
+def gemmlowp_in_place(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> None:
+    """The ``"gemmlowp"`` rounding (module docstring) on int64 ``x``, in place.
+
+    ``x`` holds int32 values and has the broadcast shape of all three; ``multiplier`` in
+    [0, 2**31) and ``shift`` in [-31, 30] are int64 and unchecked. The two helpers above,
+    fused (same integers, fewer passes over the data), with ``e = max(-shift, 0)``::
+
+        x = saturate_int32(x << max(shift, 0))      |x| <= 2**31, so |x * multiplier| < 2**62
+        x = (x * multiplier + 2**30) >> 31          SaturatingRoundingDoublingHighMul: floor of
+                                                    x*m / 2**31 + 1/2 (m >= 0: never saturates)
+        x = (x + h - [x < 0]) >> e, h = 2**(e-1)    RoundingDivideByPOT for e > 0
+    """
+    if np.any(shift > 0):
+        x <<= np.maximum(shift, 0)
+        np.clip(x, INT32_MIN, INT32_MAX, out=x)
+    x *= multiplier
+    x += 1 << 30
+    x >>= 31
+    e = np.maximum(-shift, 0)
+    if np.any(e > 0):
+        h = (np.int64(1) << e) >> 1
+        x += h
+        # After adding h, x < h exactly where x was negative; lanes with e = 0 (h = 0) compare
+        # against INT64_MIN and stay as they are.
+        x -= x < np.where(e > 0, h, np.iinfo(np.int64).min)
+        x >>= e
+
+
 def multiply_by_quantized_multiplier(
     acc: np.ndarray,
     multiplier: np.ndarray | int,
@@ -137,26 +166,14 @@ def multiply_by_quantized_multiplier(
     x = _as_int64(acc, "acc")
     m = _as_int64(multiplier, "multiplier")
     s = _as_int64(shift, "shift")
-    _check_range(x, INT32_MIN, INT32_MAX, "acc")
-    _check_range(m, 0, INT32_MAX, "multiplier")
-    _check_range(s, -31, 30, "shift")
+    check_range(x, INT32_MIN, INT32_MAX, "acc")
+    check_range(m, 0, INT32_MAX, "multiplier")
+    check_range(s, -31, 30, "shift")
 
     if rounding == "gemmlowp":
-        left = np.maximum(s, 0)
-        right = np.maximum(-s, 0)
-        if left.any():
-            x = np.clip(x << left, INT32_MIN, INT32_MAX)
-        # The two helpers above, fused in place (same integers, fewer passes over the data):
-        # SaturatingRoundingDoublingHighMul is floor(x*m / 2**31 + 1/2) (m >= 0 excludes its
-        # saturating case), then RoundingDivideByPOT is (h + 2**(e-1) - [h < 0]) >> e.
         shape = np.broadcast_shapes(x.shape, m.shape, s.shape)
-        out = np.multiply(x, m, out=np.empty(shape, np.int64))
-        out += 1 << 30
-        out >>= 31
-        half = (np.int64(1) << right) >> 1
-        out += half
-        out -= (out < half) & (right > 0)
-        out >>= right
+        out = np.array(np.broadcast_to(x, shape), dtype=np.int64)
+        gemmlowp_in_place(out, m, s)
     elif rounding == "single":
         total_shift = 31 - s  # in [1, 62]
         product = x * m  # |product| < 2**62: exact in int64

@@ -3,8 +3,8 @@ cpu_src/igemm_avx2.h (AVX2: 16-bit widening, pairs of products summed into int32
 through the extension module ``_igemm``, built at install time when a C++ compiler is present.
 
 Each computes the same integers as the float32-BLAS path of gemm.py, requantization included
-(fixedpoint.cuh's gq_requantize, the CUDA kernels' epilogue: called per element by the AVX2
-core, restated on 16 lanes by the VNNI core). Operands, with ``cx = 128`` for int8 inputs
+(fixedpoint.cuh's gq_requantize, the CUDA kernels' epilogue, restated on 8 lanes by the AVX2
+core and on 16 by the VNNI core). Operands, with ``cx = 128`` for int8 inputs
 (else 0), ``cw = 128`` for uint8 weights (else 0) and the op's folded bias F
 (ops/gemm.py: ``acc = sum x w - zw * rowsum(x) + F``)::
 

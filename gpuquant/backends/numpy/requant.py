@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import Requant
-from ...quant.fixedpoint import INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier
+from ...quant.fixedpoint import (
+    INT32_MAX,
+    INT32_MIN,
+    check_range,
+    gemmlowp_in_place,
+    multiply_by_quantized_multiplier,
+)
 from ...quant.params import DTYPES
 from .threads import for_row_blocks
 
@@ -21,36 +27,12 @@ CACHE_BLOCK = 1 << 16  # accumulators requantized at a time: their int64 tempora
 
 
 def _gemmlowp(acc: np.ndarray, requant: Requant) -> np.ndarray:
-    """The gemmlowp rounding of quant/fixedpoint.py's fused path for int32 or int64 ``acc``
-    (int64 values outside int32 are refused as there), in place on one int64 buffer ``x``
-    (m: multiplier, s: shift)::
-
-        x = sat_int32(acc << max(s, 0))              |x| <= 2**31, so |x * m| < 2**62
-        x = (x * m + 2**30) >> 31                    SaturatingRoundingDoublingHighMul, m >= 0
-        x = (x + h - [x < 0 and e > 0]) >> e         RoundingDivideByPOT, e = max(-s, 0),
-                                                     h = 2**(e-1) (0 for e = 0), ties away from 0
-        y = clamp(x + zero_point, qmin, qmax)        exact in int64, then cast
-    """
-    m = requant.multiplier.astype(np.int64)
-    s = requant.shift.astype(np.int64)
+    """``clamp(gemmlowp(acc) + zero_point, qmin, qmax)`` on one int64 copy of int32 or int64
+    ``acc`` (quant/fixedpoint.py's gemmlowp_in_place; int64 values outside int32 refused)."""
     x = acc.astype(np.int64)
-    if acc.dtype != np.int32 and x.size and (x.min() < INT32_MIN or x.max() > INT32_MAX):
-        bad = x[(x < INT32_MIN) | (x > INT32_MAX)].ravel()[0]
-        raise ValueError(f"acc must lie in [{INT32_MIN}, {INT32_MAX}], got {int(bad)}")
-    if np.any(s > 0):
-        x <<= np.maximum(s, 0)
-        np.clip(x, INT32_MIN, INT32_MAX, out=x)
-    x *= m
-    x += 1 << 30
-    x >>= 31
-    e = np.maximum(-s, 0)
-    if np.any(e > 0):
-        h = (np.int64(1) << e) >> 1
-        x += h
-        # After adding h, x < h exactly where x was negative; no lane with e = 0 is below
-        # INT64_MIN.
-        x -= x < np.where(e > 0, h, np.iinfo(np.int64).min)
-        x >>= e
+    if acc.dtype != np.int32:
+        check_range(x, INT32_MIN, INT32_MAX, "acc")
+    gemmlowp_in_place(x, requant.multiplier.astype(np.int64), requant.shift.astype(np.int64))
     x += requant.zero_point
     np.clip(x, requant.qmin, requant.qmax, out=x)
     return x.astype(DTYPES[requant.dtype][0])
