@@ -8,6 +8,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from ..errors import CalibrationError, ShapeError
+from ..graph.batches import batches_of
 from ..graph.executor import run_graph
 from ..graph.ir import Graph
 from ..progress import progress as show_progress
@@ -42,8 +43,6 @@ def _batches(graph: Graph, data: CalibrationData,
              batch_size: int) -> Iterable[dict[str, np.ndarray]]:
     if not isinstance(data, (np.ndarray, Mapping)):
         return data
-    if batch_size < 1:
-        raise CalibrationError(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(data, np.ndarray):
         if len(graph.inputs) != 1:
             raise CalibrationError(
@@ -64,14 +63,10 @@ def _batches(graph: Graph, data: CalibrationData,
                 f"its samples along axis 0, but {name!r} is {got}; pass such a dict or an "
                 f"iterable of feed dicts, one per batch"
             )
-    counts = {name: len(value) for name, value in data.items()}
-    if len(set(counts.values())) > 1:
-        raise CalibrationError(
-            f"calibration arrays hold different numbers of samples along axis 0: {counts}"
-        )
-    total = next(iter(counts.values()), 0)
-    return [{name: value[i: i + batch_size] for name, value in data.items()}
-            for i in range(0, total, batch_size)]
+    try:
+        return batches_of(data, batch_size)
+    except ValueError as exc:
+        raise CalibrationError(str(exc)) from exc
 
 
 def _non_finite_inputs(feeds: dict[str, np.ndarray]) -> list[tuple[str, int, int]]:

@@ -77,6 +77,7 @@ def _batch_size(model: IntegerModel, requested: int | None, total: int) -> int:
 def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..backends import get_backend, resolve_backend
     from ..compare.datasets import read_npz
+    from ..graph.batches import batches_of, sample_count
     from ..graph.executor import check_input_values
     from ..loader import load
     from ..progress import progress
@@ -89,17 +90,15 @@ def command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     in_path = existing(args.input, "input file")
     feeds = _input_feed(read_npz(in_path), [i.name for i in session.get_inputs()], in_path)
     check_input_values(model.inputs, feeds, "model")
-    sizes = {name: a.shape[0] if a.ndim else 0 for name, a in feeds.items()}
-    if len(set(sizes.values())) != 1 or 0 in sizes.values():
-        raise ShapeError(f"inputs need the same non-zero number of samples along axis 0: {sizes}")
-    total = next(iter(sizes.values()))
-    batch_size = _batch_size(model, args.batch_size, total)
+    total = sample_count(feeds)
+    if not total:
+        raise ShapeError(f"input file {str(in_path)!r}: inputs {list(feeds)} hold 0 samples")
+    batches = batches_of(feeds, _batch_size(model, args.batch_size, total))
     names = [o.name for o in session.get_outputs()]
-    steps = range(0, total, batch_size)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
     start = time.perf_counter()
-    for i in progress(steps, len(steps), "run", True):
-        results = session.run(names, {n: a[i:i + batch_size] for n, a in feeds.items()})
+    for batch in progress(batches, len(batches), "run", True):
+        results = session.run(names, batch)
         for name, value in zip(names, results):
             parts[name].append(np.asarray(value))
     seconds = time.perf_counter() - start

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ShapeError, UnsupportedOpError
+from .batches import batches_of
 from .float_ops import REGISTRY
 from .ir import Graph, Node
 
@@ -121,16 +122,9 @@ def run_graph_batched(
     outputs: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """``run_graph`` over slices of ``batch_size`` along the first axis, outputs concatenated."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     check_feeds(graph, feeds)
-    sizes = {name: v.shape[0] for name, v in feeds.items()}
-    if len(set(sizes.values())) > 1:
-        raise ShapeError(f"inputs disagree on the batch size: {sizes}")
-    total = next(iter(sizes.values()), 0)
     parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, total, batch_size):
-        chunk = {name: v[start: start + batch_size] for name, v in feeds.items()}
+    for chunk in batches_of(feeds, batch_size):
         for name, value in run_graph(graph, chunk, outputs).items():
             parts.setdefault(name, []).append(value)
     return {name: np.concatenate(values) for name, values in parts.items()}
