@@ -1,6 +1,7 @@
 """``gpuquant.load``: any integer model file into an IntegerModel, chosen by the file's content.
 
-- a zip (``PK\\x03\\x04``): gpuquant's own integer model file (integer/file.py);
+- a zip (``PK\\x03\\x04``, or ``PK\\x05\\x06`` for an empty one): gpuquant's own integer model
+  file (integer/file.py);
 - a FlatBuffer with the identifier ``TFL3``: a full-integer TFLite model
   (frontends/tflite_model.py, TFLite reference-kernel rounding, or ``rounding="xnnpack"``);
 - otherwise ONNX: a QOperator model (QLinearConv, QGemm, ...; onnxruntime's arithmetic) or a QDQ
@@ -17,7 +18,7 @@ from .errors import ModelFormatError
 from .extras import requires_extra
 from .integer.model import IntegerModel
 
-ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip's end record
 TFLITE_IDENTIFIER = b"TFL3"
 
 
@@ -55,7 +56,7 @@ def model_kind(path: str | Path) -> str:
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {e}") from e
     if not head:
         raise ModelFormatError(f"model file {str(path)!r} is empty")
-    if head[:4] == ZIP_MAGIC:
+    if head.startswith(ZIP_MAGICS):
         from .integer.file import JSON_MEMBER
 
         try:

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 import gpuquant
 from gpuquant import ModelFormatError
+from gpuquant.loader import model_kind
 
 CASES = Path(__file__).resolve().parent / "cases"
 
@@ -110,6 +112,15 @@ def test_empty_file_and_foreign_zip(tmp_path):
     np.savez(npz, input=np.zeros(3, np.float32))
     with pytest.raises(ModelFormatError, match="not a gpuquant model file"):
         gpuquant.load(npz)
+
+
+def test_an_empty_zip_is_a_zip_without_model_json(tmp_path):
+    path = tmp_path / "empty.zip"
+    zipfile.ZipFile(path, "w").close()
+    assert path.read_bytes()[:4] == b"PK\x05\x06"  # end of central directory record (APPNOTE 4.3.16)
+    assert model_kind(path) == "zip"
+    with pytest.raises(ModelFormatError, match="not a gpuquant model file: a zip without model.json"):
+        gpuquant.load(path)
 
 
 def test_nan_input_names_the_layer():

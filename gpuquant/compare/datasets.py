@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..loader import ZIP_MAGICS
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_MODEL = DATA_DIR / "mnist_cnn.onnx"
@@ -23,7 +24,6 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 LABELS_KEY = "labels"
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
-ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip's end record
 
 
 @dataclass(frozen=True)
