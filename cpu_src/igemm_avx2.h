@@ -227,6 +227,32 @@ GQ_AVX2_TARGET inline __m128i gq_avx2_codes(__m256i c0, __m256i c1) {
       _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0)));
 }
 
+// y[i, j] = gq_requantize(acc[i, j], channel j) for `rows` rows of n int32 accumulators (row
+// stride lda) into bytes (row stride ldy): the epilogue alone, 16 channels at a time.
+GQ_AVX2_TARGET inline void gq_avx2_requantize_rows(const int32_t* acc, long lda, int rows, int n,
+                                                   const GqRequant& rq, uint8_t* y, long ldy) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (long i = 0; i < rows; ++i) {
+    for (long j = 0; j < n; j += GQ_AVX2_NR) {
+      const int cols = n - j < GQ_AVX2_NR ? (int)(n - j) : GQ_AVX2_NR;
+      const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+      const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+      const int32_t* a = acc + i * lda + j;
+      const __m128i codes = gq_avx2_codes(
+          gq_avx2_requantize8(_mm256_maskload_epi32(a, mask0), rq, j, mask0),
+          gq_avx2_requantize8(_mm256_maskload_epi32(a + 8, mask1), rq, j + 8, mask1));
+      uint8_t* out = y + i * ldy + j;
+      if (cols == GQ_AVX2_NR) {
+        _mm_storeu_si128((__m128i*)out, codes);
+      } else {
+        alignas(16) uint8_t part[GQ_AVX2_NR];
+        _mm_store_si128((__m128i*)part, codes);
+        std::memcpy(out, part, (size_t)cols);
+      }
+    }
+  }
+}
+
 // Rows m0..m0+MR-1 of one panel (a: their widened x', rowsum[i] = rowsum(x')[m0 + i]):
 // products, zero-point correction in 8 lanes (columns past N masked off), then int32 or
 // requantized out.

@@ -7,11 +7,16 @@
 //   gemm(x, flip_x, packed, zw, folded, multiplier, shift, multiplier_f32,
 //        zero_point, qmin, qmax, rounding, out) -> None
 //   gemm_avx2(...)             the same arguments, packed by pack_avx2
+//   requantize(acc, multiplier, shift, multiplier_f32, zero_point, qmin, qmax, rounding, out)
+//                              -> None: the VNNI core's epilogue alone, out[m, n] =
+//                              gq_requantize(acc[m, n], channel n); requantize_avx2: the AVX2
+//                              core's
 //
 // x is an (M, K) buffer of int8 or uint8 and out an (M, N) buffer of int32 (accumulators) or of
 // int8 / uint8 codes (requantized, zero_point and qmin <= qmax within the codes' range); both may
 // have any row stride but must be contiguous along a row, and out's rows overlap neither each
-// other nor any input. w is an (N, K) int8 or uint8 buffer of any strides. zw, folded,
+// other nor any input. requantize's acc is an (M, N) int32 buffer of the same kind and its out
+// (M, N) int8 / uint8. w is an (N, K) int8 or uint8 buffer of any strides. zw, folded,
 // multiplier and shift are N int32 values and multiplier_f32 N float32 values, contiguous, in
 // native byte order. Every type, size and stride is checked against the buffers before any
 // pointer is read (a ValueError, or a TypeError for an object that is no buffer of the kind);
@@ -249,6 +254,68 @@ PyObject* gemm_avx2(PyObject*, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+// Whether zero_point and qmin <= qmax lie in the range of out's 1-byte codes (else a ValueError).
+bool codes_hold(const Py_buffer& out, int zero_point, int qmin, int qmax) {
+  const int lo = item_code(out) == 'b' ? -128 : 0, hi = lo + 255;
+  if (lo <= qmin && qmin <= qmax && qmax <= hi && lo <= zero_point && zero_point <= hi) {
+    return true;
+  }
+  PyErr_Format(PyExc_ValueError,
+               "zero point %d and clamp bounds [%d, %d] must lie in [%d, %d] (qmin <= qmax)",
+               zero_point, qmin, qmax, lo, hi);
+  return false;
+}
+
+// requantize(...) of a core: checks every buffer, then its rows' epilogue without the GIL.
+template <bool (*SUPPORTED)(), void (*ROWS)(const int32_t*, long, int, int, const GqRequant&,
+                                            uint8_t*, long)>
+PyObject* requantize(PyObject*, PyObject* args) {
+  PyObject *acc_obj, *mult_obj, *shift_obj, *multf_obj, *out_obj;
+  int zero_point, qmin, qmax, rounding;
+  if (!PyArg_ParseTuple(args, "OOOOiiiiO", &acc_obj, &mult_obj, &shift_obj, &multf_obj,
+                        &zero_point, &qmin, &qmax, &rounding, &out_obj)) {
+    return nullptr;
+  }
+  Buffer acc, out, mult, shift, multf;
+  if (!matrix(acc, acc_obj, false, "il", false, "acc") ||
+      !matrix(out, out_obj, true, "bB", true, "out")) {
+    return nullptr;
+  }
+  const Py_ssize_t m = acc.view.shape[0], n = acc.view.shape[1];
+  if (out.view.shape[0] != m || out.view.shape[1] != n) {
+    PyErr_Format(PyExc_ValueError, "out is (%zd, %zd), acc is (%zd, %zd)", out.view.shape[0],
+                 out.view.shape[1], m, n);
+    return nullptr;
+  }
+  if (!vector(mult, mult_obj, n, "il", "multiplier") ||
+      !vector(shift, shift_obj, n, "il", "shift") ||
+      !vector(multf, multf_obj, n, "f", "multiplier_f32")) {
+    return nullptr;
+  }
+  for (const Buffer* in : {&acc, &mult, &shift, &multf}) {
+    if (!disjoint(out.view, in->view)) {
+      PyErr_SetString(PyExc_ValueError, "out overlaps an input");
+      return nullptr;
+    }
+  }
+  if (rounding < GQ_ROUND_GEMMLOWP || rounding > GQ_ROUND_F32) {
+    PyErr_Format(PyExc_ValueError, "unknown rounding code %d", rounding);
+    return nullptr;
+  }
+  if (!codes_hold(out.view, zero_point, qmin, qmax)) return nullptr;
+  if (!SUPPORTED()) {
+    PyErr_SetString(PyExc_RuntimeError, "this CPU does not run the core's instructions");
+    return nullptr;
+  }
+  const GqRequant rq{(const int*)mult.view.buf, (const int*)shift.view.buf,
+                     (const float*)multf.view.buf, zero_point, qmin, qmax, rounding};
+  Py_BEGIN_ALLOW_THREADS
+  ROWS((const int32_t*)acc.view.buf, (long)(acc.view.strides[0] / 4), (int)m, (int)n, rq,
+       (uint8_t*)out.view.buf, (long)out.view.strides[0]);
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
 PyMethodDef methods[] = {
     {"supported", supported, METH_NOARGS, "The cores this CPU runs, fastest first."},
     {"pack", pack<gq_cpu_packed_size, int8_t, gq_cpu_pack>, METH_VARARGS,
@@ -259,6 +326,10 @@ PyMethodDef methods[] = {
      "Integer GEMM with zero-point correction and requantization (AVX-512 VNNI)."},
     {"gemm_avx2", gemm_avx2, METH_VARARGS,
      "Integer GEMM with zero-point correction and requantization (AVX2)."},
+    {"requantize", requantize<gq_cpu_supported, gq_cpu_requantize_rows>, METH_VARARGS,
+     "Requantize (M, N) int32 accumulators to 8-bit codes (AVX-512)."},
+    {"requantize_avx2", requantize<gq_avx2_supported, gq_avx2_requantize_rows>, METH_VARARGS,
+     "Requantize (M, N) int32 accumulators to 8-bit codes (AVX2)."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -212,6 +212,20 @@ GQ_CPU_TARGET inline __m512i gq_cpu_requantize16(__m512i acc, const GqRequant& r
   return _mm512_add_epi32(scaled, _mm512_set1_epi32(rq.zero_point));
 }
 
+// y[i, j] = gq_requantize(acc[i, j], channel j) for `rows` rows of n int32 accumulators (row
+// stride lda) into bytes (row stride ldy): the epilogue alone, 16 channels at a time.
+GQ_CPU_TARGET inline void gq_cpu_requantize_rows(const int32_t* acc, long lda, int rows, int n,
+                                                 const GqRequant& rq, uint8_t* y, long ldy) {
+  for (long i = 0; i < rows; ++i) {
+    for (long j = 0; j < n; j += 16) {
+      const __mmask16 mask = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+      const __m512i v = _mm512_maskz_loadu_epi32(mask, acc + i * lda + j);
+      _mm_mask_storeu_epi8(y + i * ldy + j, mask,
+                           _mm512_cvtepi32_epi8(gq_cpu_requantize16(v, rq, j, mask)));
+    }
+  }
+}
+
 // Rows m0..m0+MR-1 of one panel (rowsum[i] = rowsum(x')[m0 + i]): products, zero-point
 // correction, then int32 or requantized out.
 template <int MR>

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpuquant.backends.numpy import conv, requant as requant_module, threads
+from gpuquant.backends.numpy.native import use_native
 from gpuquant.backends.numpy.requant import requantize
 from gpuquant.ops import Conv2DParams, GemmParams, MatMulParams, MeanParams, PoolParams, Requant
 from gpuquant.quant.fixedpoint import multiply_by_quantized_multiplier
@@ -86,7 +87,7 @@ def _view(rng: np.random.Generator, a: np.ndarray) -> np.ndarray:
 @given(rows=st.integers(0, 40), channels=st.sampled_from([1, 2, 3, 17]),
        acc_dtype=st.sampled_from([np.int32, np.int64]), dtype=st.sampled_from(I8),
        transposed=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_requantize_gemmlowp_property(monkeypatch, cache_block, parallel_min, count, rows,
+def test_requantize_gemmlowp_property(nb, monkeypatch, cache_block, parallel_min, count, rows,
                                       channels, acc_dtype, dtype, transposed, seed):
     monkeypatch.setattr(requant_module, "CACHE_BLOCK", cache_block)
     monkeypatch.setattr(requant_module, "PARALLEL_MIN_SIZE", parallel_min)
@@ -96,7 +97,7 @@ def test_requantize_gemmlowp_property(monkeypatch, cache_block, parallel_min, co
     if transposed:
         acc = np.ascontiguousarray(acc.T).T
     r = _requant(rng, channels, dtype)
-    got = requantize(acc, r)
+    got = requantize(acc, r, use_native(nb.int8_core))
     assert got.dtype == np.dtype(dtype) and got.shape == acc.shape
     np.testing.assert_array_equal(got, requant(acc, r))
     np.testing.assert_array_equal(got, _reference_by_fixedpoint(acc, r))
@@ -104,21 +105,22 @@ def test_requantize_gemmlowp_property(monkeypatch, cache_block, parallel_min, co
 
 @pytest.mark.parametrize("shape", [(1 << 16, 1), ((1 << 16) + 1, 2), (1031, 129), (3, 70001)])
 @pytest.mark.parametrize("acc_dtype", [np.int32, np.int64])
-def test_requantize_at_the_default_block_sizes(shape, acc_dtype):
+def test_requantize_at_the_default_block_sizes(nb, shape, acc_dtype):
     # Around CACHE_BLOCK (2**16 accumulators a piece) and PARALLEL_MIN_SIZE (2**17, threads),
     # with the real constants; one row wider than a piece in the last case.
     rng = np.random.default_rng(shape[0])
     acc = rng.choice(EDGE_ACC, shape).astype(acc_dtype)
     r = _requant(rng, shape[1], "uint8")
-    np.testing.assert_array_equal(requantize(acc, r), _reference_by_fixedpoint(acc, r))
+    got = requantize(acc, r, use_native(nb.int8_core))
+    np.testing.assert_array_equal(got, _reference_by_fixedpoint(acc, r))
 
 
 @pytest.mark.parametrize("rounding", ["gemmlowp", "single", "float32_half_even"])
 @pytest.mark.parametrize("acc_dtype", [np.int32, np.int64])
-def test_requantize_zero_dimensional_accumulator_keeps_its_shape(rounding, acc_dtype):
+def test_requantize_zero_dimensional_accumulator_keeps_its_shape(nb, rounding, acc_dtype):
     # Mean over every axis without keepdims hands the epilogue one 0-d accumulator.
     r = Requant(np.array([2**30]), np.array([1]), rounding, 3, -128, 127, "int8")
-    got = requantize(np.array(-100, acc_dtype), r)
+    got = requantize(np.array(-100, acc_dtype), r, use_native(nb.int8_core))
     assert got.shape == () and got.dtype == np.int8
     assert int(got) == 3 + scale_one(-100, 2**30, 1, rounding)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gpuquant.backends.numpy.native import use_native
 from gpuquant.backends.numpy.requant import requantize
 from gpuquant.errors import QuantizationError
 from gpuquant.ops import Requant
@@ -56,16 +57,18 @@ def test_fused_gemmlowp_broadcasts_like_numpy():
 
 @pytest.mark.parametrize("rounding", ROUNDING_MODES)
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])
-def test_requantize_clamps_adds_zero_point_and_casts(rounding, dtype):
+def test_requantize_clamps_adds_zero_point_and_casts(nb, rounding, dtype):
     rng = np.random.default_rng(len(rounding))
     acc = rng.integers(-(2**31), 2**31, (7, 5))
     acc[0] = [INT32_MIN, INT32_MAX, 0, -1, 1]
     lo, hi = (-128, 127) if dtype == "int8" else (0, 255)
     r = Requant(rng.integers(0, 2**31, 5), rng.integers(-31, 31, 5), rounding,
                 lo + 3, lo + 1, hi - 2, dtype)
-    got = requantize(acc, r)
+    got = requantize(acc, r, use_native(nb.int8_core))
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(got, requant(acc, r))
+    got32 = requantize(acc.astype(np.int32), r, use_native(nb.int8_core))  # the native path
+    np.testing.assert_array_equal(got32, requant(acc, r))
     np.testing.assert_array_equal(requantize(acc, None), acc.astype(np.int32))
 
 
@@ -104,7 +107,7 @@ def test_requant_refuses_values_kernels_cannot_hold(field, value, message):
 
 @pytest.mark.parametrize("acc_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])
-def test_requantize_gemmlowp_matches_reference_at_every_shift(acc_dtype, dtype):
+def test_requantize_gemmlowp_matches_reference_at_every_shift(nb, acc_dtype, dtype):
     # int32 and int64 accumulators take the in-place gemmlowp path of requant.py.
     acc = _edge_values()[:600].astype(acc_dtype)
     shifts = np.arange(-31, 31)
@@ -114,7 +117,8 @@ def test_requantize_gemmlowp_matches_reference_at_every_shift(acc_dtype, dtype):
     lo, hi = (-128, 127) if dtype == "int8" else (0, 255)
     r = Requant(multipliers, shifts, "gemmlowp", lo + 100, lo, hi - 1, dtype)
     grid = np.broadcast_to(acc[:, None], (acc.size, shifts.size))
-    np.testing.assert_array_equal(requantize(grid, r), requant(grid, r))
+    got = requantize(grid, r, use_native(nb.int8_core))
+    np.testing.assert_array_equal(got, requant(grid, r))
 
 
 def test_requantize_gemmlowp_refuses_int64_accumulators_outside_int32():

@@ -54,7 +54,7 @@ def conv2d(x: np.ndarray, p: Conv2DParams, native: str | None = None) -> np.ndar
     check_input(p.name, "input", x, p.input_dtype, 4)
     _, oh, ow, _ = p.output_shape(x.shape)
     if p.is_depthwise:
-        return _depthwise(x, p, (oh, ow))
+        return _depthwise(x, p, (oh, ow), native)
     xp = _pad_spatial(x, p.padding, p.input_zero_point)
     if native:
         return _grouped_native(xp, p, (oh, ow), native)
@@ -206,9 +206,10 @@ def _tap_grid(kernel: int, dilation: int, stride: int, phase: int) -> tuple[list
     return taps, taps[0] * dilation // stride, step
 
 
-def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.ndarray:
+def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int], native: str | None
+               ) -> np.ndarray:
     """Depthwise conv (depth multiplier m = C_out / C_in) of NHWC ``x``, requantized (int32
-    accumulators when ``p.requant`` is None).
+    accumulators when ``p.requant`` is None) on native core ``native``'s epilogue (None: NumPy).
 
     Output channel o reads input channel ``o // m``; with ``w'[o] = w[o] - zw[o]`` and the
     zero-point terms folded into ``folded_bias`` (ops/gemm.py, padding holding ``zx`` so every
@@ -267,7 +268,8 @@ def _depthwise(x: np.ndarray, p: Conv2DParams, out_hw: tuple[int, int]) -> np.nd
             if p.requant is None:
                 out[span] = part
             else:
-                out[span] = epilogue(part.reshape(-1, c_out), p.requant).reshape(part.shape)
+                out[span] = epilogue(part.reshape(-1, c_out), p.requant, native
+                                     ).reshape(part.shape)
 
     for_row_blocks(n, block, n * oh * row * kh * kw >= PARALLEL_MIN_OPS)
     return out.reshape(n, oh, ow, c_out)

@@ -12,7 +12,8 @@ core and on 16 by the VNNI core). Operands, with ``cx = 128`` for int8 inputs
     acc = sum x' w' - zw' * rowsum(x') + folded'
     zw' = zw - cw        folded' = F - cx * (colsum(w') - K * zw')      (mod 2**32)
 
-The epilogue writes int32 accumulators or requantized 8-bit codes. ``core`` selects the path:
+The epilogue writes int32 accumulators or requantized 8-bit codes; ``requantize_into`` runs it
+alone on int32 accumulators computed elsewhere (depthwise conv). ``core`` selects the path:
 "vnni" or "avx2" (that native core, an error where it cannot run), "blas" (float32 BLAS) or
 "auto" (the fastest native core available: vnni, else avx2, else blas).
 """
@@ -128,3 +129,12 @@ def gemm_into(x: np.ndarray, ops: NativeOperands, out: np.ndarray) -> None:
             rq.rounding, out[start:stop])
 
     for_row_blocks(m, block, m * out.shape[1] * k >= PARALLEL_MIN_OPS)
+
+
+def requantize_into(acc: np.ndarray, rq: RequantOperands, isa: str, out: np.ndarray) -> None:
+    """``out[m, n] = clamp(zp + multiply_by_quantized_multiplier(acc[m, n], channel n), qmin,
+    qmax)`` (fixedpoint.cuh's gq_requantize) on native core ``isa``, for int32 ``acc`` (M, N)
+    contiguous along rows and 8-bit ``out`` (M, N); one thread."""
+    run = _module().requantize if isa == "vnni" else _module().requantize_avx2
+    run(acc, rq.multiplier, rq.shift, rq.multiplier_f32, rq.zero_point, rq.qmin, rq.qmax,
+        rq.rounding, out)
