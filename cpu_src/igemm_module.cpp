@@ -146,6 +146,18 @@ PyObject* pack(PyObject*, PyObject* args) {
   return out;
 }
 
+// Whether zero_point and qmin <= qmax lie in the range of out's 1-byte codes (else a ValueError).
+bool codes_hold(const Py_buffer& out, int zero_point, int qmin, int qmax) {
+  const int lo = item_code(out) == 'b' ? -128 : 0, hi = lo + 255;
+  if (lo <= qmin && qmin <= qmax && qmax <= hi && lo <= zero_point && zero_point <= hi) {
+    return true;
+  }
+  PyErr_Format(PyExc_ValueError,
+               "zero point %d and clamp bounds [%d, %d] must lie in [%d, %d] (qmin <= qmax)",
+               zero_point, qmin, qmax, lo, hi);
+  return false;
+}
+
 // The buffers of one gemm call, held until it returns, and the product they describe.
 struct GemmCall {
   Buffer x, out, packed, zw, folded, mult, shift, multf;
@@ -194,14 +206,7 @@ bool parse_gemm(PyObject* args, long (*packed_size)(int, int), GemmCall& c) {
     return false;
   }
   const bool out_int32 = out_item == 4;
-  const int lo = item_code(c.out.view) == 'b' ? -128 : 0, hi = lo + 255;
-  if (!out_int32 && !(lo <= qmin && qmin <= qmax && qmax <= hi && lo <= zero_point &&
-                      zero_point <= hi)) {
-    PyErr_Format(PyExc_ValueError,
-                 "zero point %d and clamp bounds [%d, %d] must lie in [%d, %d] (qmin <= qmax)",
-                 zero_point, qmin, qmax, lo, hi);
-    return false;
-  }
+  if (!out_int32 && !codes_hold(c.out.view, zero_point, qmin, qmax)) return false;
   const int32_t* zwp = (const int32_t*)c.zw.view.buf;
   bool has_zw = false;
   for (Py_ssize_t i = 0; i < n; ++i) has_zw = has_zw || zwp[i] != 0;
@@ -252,18 +257,6 @@ PyObject* gemm_avx2(PyObject*, PyObject* args) {
   Py_END_ALLOW_THREADS
   PyMem_RawFree(ws);
   Py_RETURN_NONE;
-}
-
-// Whether zero_point and qmin <= qmax lie in the range of out's 1-byte codes (else a ValueError).
-bool codes_hold(const Py_buffer& out, int zero_point, int qmin, int qmax) {
-  const int lo = item_code(out) == 'b' ? -128 : 0, hi = lo + 255;
-  if (lo <= qmin && qmin <= qmax && qmax <= hi && lo <= zero_point && zero_point <= hi) {
-    return true;
-  }
-  PyErr_Format(PyExc_ValueError,
-               "zero point %d and clamp bounds [%d, %d] must lie in [%d, %d] (qmin <= qmax)",
-               zero_point, qmin, qmax, lo, hi);
-  return false;
 }
 
 // requantize(...) of a core: checks every buffer, then its rows' epilogue without the GIL.
