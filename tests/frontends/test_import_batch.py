@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from ort_weights import int8_weights
 from qoperator_helpers import MS, build, const, helper, scalar
 from tflite_builder import Op, T, write
 
@@ -67,7 +68,7 @@ def gpuquant_y(model, feeds: dict[str, np.ndarray]) -> np.ndarray:
 def matmul_const_b():
     node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
                             ["y"])
-    init = qparams("a", "y") + [const("b", codes((8, 5))), scalar("bs", 0.01, np.float32),
+    init = qparams("a", "y") + [const("b", int8_weights(RNG, (8, 5))), scalar("bs", 0.01, np.float32),
                                 scalar("bz", 0, np.int8)]
     return node, {"a": codes((1, 3, 8))}, init
 

@@ -5,6 +5,7 @@ outputs match onnxruntime running the same hand-built QDQ model."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from ort_weights import int8_weights
 
 from gpuquant.backends import get_backend
 from gpuquant.errors import QuantizationError, UnsupportedOpError
@@ -171,7 +172,7 @@ def _gemm_per_row():
     """Gemm (transB) by int8 weight rows with their own scales and an int32 bias at
     s_x * s_w."""
     rng = np.random.default_rng(2)
-    w = rng.integers(-127, 128, (5, 6)).astype(np.int8)
+    w = int8_weights(rng, (5, 6))
     scales = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
     bias = rng.integers(-20000, 20000, 5).astype(np.int32)
     model = _qdq_model("Gemm", [1, 6], [1, 5], w, scales, np.zeros(5, np.int8), const_axis=0,
@@ -225,7 +226,7 @@ def test_a_layout_op_between_dequantize_and_reader_keeps_the_codes():
 def test_per_axis_weight_follows_a_transpose(attrs):
     # weight codes (N, K) with one scale per row, transposed to the (K, N) MatMul operand: the
     # scales now lie along axis 1, the output columns (no perm: ONNX reverses the axes)
-    w = np.random.default_rng(9).integers(-127, 128, (5, 6)).astype(np.int8)
+    w = int8_weights(np.random.default_rng(9), (5, 6))
     scales = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
     model = _through(_qdq_model("MatMul", [1, 6], [1, 5], w, scales, np.zeros(5, np.int8),
                                 const_axis=0),
@@ -242,9 +243,9 @@ ROW_SCALES = np.array([0.004, 0.002, 0.01, 0.003, 0.005], np.float32)
 # weight codes stored in another shape than the reader's, per-axis along the axis that a Reshape
 # maps to the reader's output-channel axis, as exporters write them: (op, x shape, y shape,
 # stored codes, scales, axis, Reshape target, the reader's codes)
-_W_CONV = np.random.default_rng(11).integers(-60, 61, (4, 27)).astype(np.int8)
-_W_MATMUL = np.random.default_rng(12).integers(-127, 128, (1, 6, 5)).astype(np.int8)
-_W_GEMM = np.random.default_rng(13).integers(-127, 128, (5, 6, 1, 1)).astype(np.int8)
+_W_CONV = int8_weights(np.random.default_rng(11), (4, 27))
+_W_MATMUL = int8_weights(np.random.default_rng(12), (1, 6, 5))
+_W_GEMM = int8_weights(np.random.default_rng(13), (5, 6, 1, 1))
 RESHAPED_WEIGHTS = {
     # (C_out, C_in * kh * kw) axis 0 -> (C_out, C_in, kh, kw) axis 0
     "Conv": ([1, 3, 5, 5], [1, 4, 3, 3], _W_CONV, CONV_SCALES, 0, [4, 3, 3, 3],
@@ -317,7 +318,7 @@ def _activation_reshape(scales, axis, x_shape, target, reader):
 
 
 def _matmul_reader():
-    w = np.random.default_rng(4).integers(-127, 128, (12, 5)).astype(np.int8)
+    w = int8_weights(np.random.default_rng(4), (12, 5))
     return "MatMul", ["w"], [("wq", w), ("ws", np.float32(0.01))], [1, 5]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ort_weights import int8_weights
 from qoperator_helpers import MS, build, const, helper, run_both, scalar
 
 RNG = np.random.default_rng(20261203)
@@ -126,7 +127,7 @@ def _conv(tmp_path, dtype, x_shape, w_shape, attrs, ties: bool, per_channel=True
     t = DTYPES[dtype]
     c_out = w_shape[0]
     x = random_codes(dtype, x_shape)
-    w = RNG.integers(-127, 128, w_shape).astype(np.int8)
+    w = int8_weights(RNG, w_shape)
     if ties:
         # Exact binary-fraction scales: float32(acc) * M lands on many x.5 ties.
         sx, sy = 0.5, 2.0 ** int(RNG.integers(3, 6))
@@ -175,7 +176,7 @@ def test_qlinear_conv_uint8_weights(tmp_path):
 
 def test_conv_integer(tmp_path):
     x = random_codes("uint8", (1, 3, 7, 7))
-    w = RNG.integers(-128, 128, (4, 3, 3, 3)).astype(np.int8)
+    w = int8_weights(RNG, (4, 3, 3, 3))
     node = helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], pads=[1, 1, 1, 1])
     init = [const("w", w), scalar("xz", 130, np.uint8), scalar("wz", 3, np.int8)]
     path = build(tmp_path, node, {"x": x}, init, np.int32)
@@ -187,7 +188,7 @@ def test_conv_integer(tmp_path):
 def test_qlinear_matmul_constant_b(tmp_path, dtype, ties):
     t = DTYPES[dtype]
     a = random_codes(dtype, (2, 5, 33))
-    b = RNG.integers(-127, 128, (33, 7)).astype(np.int8)
+    b = int8_weights(RNG, (33, 7))
     sa, sb, sy = (0.5, 0.25, 16.0) if ties else (scale(), scale() / 8, scale() * 8)
     node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
     init = [scalar("as", sa, np.float32), scalar("az", zero_point(dtype), t), const("b", b),
@@ -210,7 +211,7 @@ def test_qlinear_matmul_two_activations(tmp_path):
 
 def test_matmul_integer(tmp_path):
     a = random_codes("uint8", (4, 50))
-    b = RNG.integers(-128, 128, (50, 9)).astype(np.int8)
+    b = int8_weights(RNG, (50, 9))
     node = helper.make_node("MatMulInteger", ["a", "b", "az", "bz"], ["y"])
     init = [const("b", b), scalar("az", 131, np.uint8), scalar("bz", -2, np.int8)]
     path = build(tmp_path, node, {"a": a}, init, np.int32)
@@ -220,7 +221,7 @@ def test_matmul_integer(tmp_path):
 @pytest.mark.parametrize("alpha", [1.0, 0.75])
 def test_qgemm(tmp_path, alpha):
     a = random_codes("int8", (3, 40))
-    b = RNG.integers(-127, 128, (6, 40)).astype(np.int8)
+    b = int8_weights(RNG, (6, 40))
     sb = RNG.uniform(0.001, 0.01, 6).astype(np.float32)
     bias = RNG.integers(-5000, 5000, 6).astype(np.int32)
     node = helper.make_node("QGemm", ["a", "as", "az", "b", "bs", "bz", "c", "ys", "yz"], ["y"],
