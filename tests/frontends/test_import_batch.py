@@ -68,8 +68,8 @@ def gpuquant_y(model, feeds: dict[str, np.ndarray]) -> np.ndarray:
 def matmul_const_b():
     node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
                             ["y"])
-    init = qparams("a", "y") + [const("b", int8_weights(RNG, (8, 5))), scalar("bs", 0.01, np.float32),
-                                scalar("bz", 0, np.int8)]
+    init = qparams("a", "y") + [const("b", int8_weights(RNG, (8, 5))),
+                                scalar("bs", 0.01, np.float32), scalar("bz", 0, np.int8)]
     return node, {"a": codes((1, 3, 8))}, init
 
 
